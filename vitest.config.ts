@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Integration tests run against real Mosquitto / Redis / InfluxDB
+    // (scripts/services.sh), including broker and database restarts.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Test files share those services on a 2-core box: run files one at a time.
+    fileParallelism: false,
+    // In CI also write a machine-readable report; .ci/run summarises it.
+    reporters: process.env.CI
+      ? ['default', ['json', { outputFile: 'test-results.json' }]]
+      : ['default'],
+  },
+});
