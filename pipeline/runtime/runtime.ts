@@ -1,0 +1,219 @@
+import type {
+  DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, Rejection, Sink, Source, SourceMessage, StageContext,
+  StageOutput, Transform,
+} from '../types.js';
+import { Origin } from './origin.js';
+import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
+import { SinkRunner, type Entry } from './sink-runner.js';
+import { RuntimeStats } from './stats.js';
+
+/** Everything the runtime needs to run one pipeline in one worker. */
+export interface RuntimeOptions {
+  readonly source: Source<unknown>;
+  readonly stages: ReadonlyArray<Transform<unknown, unknown>>;
+  readonly sinks: ReadonlyArray<Sink<unknown>>;
+  readonly deadLetters: DeadLetterSink;
+  readonly log: Logger;
+  /** @defaultValue {@link defaultRetryPolicy} */
+  readonly retry?: RetryPolicy;
+  /** QoS 0 messages past this many unsettled are dropped (QoS 0 is best effort). @defaultValue 2 × the source window */
+  readonly maxUnsettled?: number;
+  /** Flush open batches when no message arrived for this long (the broker's window may be smaller than ours). @defaultValue 5 */
+  readonly idleFlushMs?: number;
+  /** The pipeline clock in ms. @defaultValue Date.now */
+  readonly clock?: () => number;
+}
+
+const isRejection = <T>(out: StageOutput<T>): out is Rejection => 'rejected' in out;
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * Runs one pipeline: source → decoder → stages → sinks, acknowledging each source message once
+ * every item derived from it settled (written, or dead-lettered with its reason).
+ */
+export class Runtime {
+  /** Live counters. */
+  readonly stats = new RuntimeStats();
+  private readonly runners: SinkRunner<unknown>[];
+  private readonly deadLetterRunner: SinkRunner<DeadLetter>;
+  private readonly clock: () => number;
+  private readonly maxUnsettled: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastArrivalMs = 0;
+  private running = false;
+
+  constructor(private readonly opts: RuntimeOptions) {
+    const retry = opts.retry ?? defaultRetryPolicy;
+    this.clock = opts.clock ?? Date.now;
+    this.maxUnsettled = opts.maxUnsettled ?? opts.source.window * 2;
+    const window = opts.source.window;
+    const hooks = {
+      delivered: (entries: readonly Entry<unknown>[]) => { for (const e of entries) e.origin.release(); },
+      rejected: (entry: Entry<unknown>, failure: Failure) => this.deadLetter(entry.origin, failure, 'sink', entry.encoded, entry.origin),
+    };
+    // A batch never needs to be larger than what the broker lets us hold unacknowledged.
+    this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks, retry, this.stats, opts.log, Math.min(s.batch.maxItems, window)));
+    this.deadLetterRunner = new SinkRunner<DeadLetter>(opts.deadLetters, {
+      delivered: (entries) => { for (const e of entries) e.origin.release(); },
+      // The dead-letter sink is the last resort: a refusal there is logged and retried, never dropped.
+      rejected: (entry, failure) => {
+        opts.log.error({ code: failure.code, error: failure.reason }, 'dead-letter sink refused an entry, retrying');
+        setTimeout(() => this.deadLetterRunner.add(entry), retry.maxDelayMs).unref();
+      },
+    }, retry, this.stats, opts.log);
+  }
+
+  /** Opens stages and sinks, then the source; resolves once messages flow. */
+  async start(): Promise<void> {
+    for (const stage of this.opts.stages) await stage.open?.();
+    await this.opts.deadLetters.open();
+    for (const sink of this.opts.sinks) await sink.open();
+    this.running = true;
+    const idleMs = this.opts.idleFlushMs ?? 5;
+    this.idleTimer = setInterval(() => {
+      if (this.stats.unsettled > 0 && Date.now() - this.lastArrivalMs >= idleMs) this.flushAll();
+    }, idleMs);
+    await this.opts.source.open((m) => this.onMessage(m));
+  }
+
+  /**
+   * Graceful drain: stops intake, flushes, waits for writes and acknowledgements, disconnects.
+   * Past `deadlineMs`, unfinished writes are abandoned: their messages stay unacknowledged and
+   * the broker redelivers them.
+   * @returns whether everything settled before the deadline
+   */
+  async stop(deadlineMs = 10_000): Promise<boolean> {
+    if (!this.running) return true;
+    this.running = false;
+    await this.opts.source.stopIntake();
+    const until = Date.now() + deadlineMs;
+    while (this.stats.unsettled > 0 && Date.now() < until) {
+      this.flushAll();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const drained = this.stats.unsettled === 0;
+    clearInterval(this.idleTimer);
+    for (const r of [...this.runners, this.deadLetterRunner]) r.stop();
+    await this.opts.source.close();
+    for (const sink of this.opts.sinks) await sink.close();
+    await this.opts.deadLetters.close();
+    for (const stage of this.opts.stages) await stage.close?.();
+    this.opts.log.info({ drained, unsettled: this.stats.unsettled }, 'pipeline stopped');
+    return drained;
+  }
+
+  /** Seals every open batch now. */
+  flushAll(): void {
+    for (const r of this.runners) r.flush();
+    this.deadLetterRunner.flush();
+  }
+
+  private onMessage(message: SourceMessage): void {
+    const stats = this.stats;
+    stats.received++;
+    this.lastArrivalMs = Date.now();
+    if (message.qos === 0 && stats.unsettled >= this.maxUnsettled) {
+      stats.droppedQos0++;
+      return;
+    }
+    stats.unsettled++;
+    if (stats.unsettled >= this.opts.source.window) this.flushAll();
+    const origin = new Origin(message, () => {
+      stats.unsettled--;
+      stats.settled++;
+      message.settle();
+    });
+    const { decoder, topic, qos, retain, receivedAtMs, contentType, userProperties } = message;
+    const base = { topic, qos, retain, receivedAtMs, contentType, userProperties };
+    const decoded = decoder.decode(message.payload, base);
+    if (!decoded.ok) {
+      this.deadLetter(origin, decoded.failure, `decode:${decoder.format}`);
+      origin.release();
+      return;
+    }
+    stats.decoded++;
+    const meta: MessageMeta = { ...base, format: decoder.format };
+    const ctx: StageContext = { meta, now: this.clock };
+    this.runStages(0, [decoded.value], origin, ctx);
+    origin.release();
+  }
+
+  /** Runs `bodies` through the stages from index `from`; synchronous until a stage returns a promise. */
+  private runStages(from: number, bodies: readonly unknown[], origin: Origin, ctx: StageContext): void {
+    const stages = this.opts.stages;
+    for (const body of bodies) {
+      if (from === stages.length) {
+        this.route(body, origin);
+        continue;
+      }
+      const stage = stages[from]!;
+      let out: StageOutput<unknown> | Promise<StageOutput<unknown>>;
+      try {
+        out = stage.apply(body, ctx);
+      } catch (error) {
+        this.stageFailed(stage.name, error, origin);
+        continue;
+      }
+      if (isPromise(out)) {
+        origin.hold();
+        out.then(
+          (resolved) => this.continueWith(from, stage.name, resolved, origin, ctx),
+          (error: unknown) => this.stageFailed(stage.name, error, origin),
+        ).finally(() => origin.release());
+      } else {
+        this.continueWith(from, stage.name, out, origin, ctx);
+      }
+    }
+  }
+
+  private continueWith(index: number, stage: string, out: StageOutput<unknown>, origin: Origin, ctx: StageContext): void {
+    if (isRejection(out)) this.deadLetter(origin, out.rejected, stage);
+    else if (out.length > 0) this.runStages(index + 1, out, origin, ctx);
+  }
+
+  private stageFailed(stage: string, error: unknown, origin: Origin): void {
+    this.opts.log.error({ stage, error, topic: origin.message.topic }, 'stage threw; message dead-lettered');
+    const reason = error instanceof Error ? error.message : String(error);
+    this.deadLetter(origin, { code: 'transform_error', reason }, stage);
+  }
+
+  private route(item: unknown, origin: Origin): void {
+    let routed = false;
+    for (const runner of this.runners) {
+      if (!runner.sink.accepts(item)) continue;
+      routed = true;
+      let encoded: string;
+      try {
+        encoded = runner.sink.encode(item);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.deadLetter(origin, { code: 'encode_error', reason }, runner.sink.name, safeJson(item));
+        continue;
+      }
+      origin.hold();
+      runner.add({ item, encoded, origin });
+    }
+    if (!routed) this.deadLetter(origin, { code: 'unrouted', reason: 'no sink accepts this item' }, 'router', safeJson(item));
+  }
+
+  /** Records a dead letter for `origin`; the origin settles once the dead letter is durable. */
+  private deadLetter(origin: Origin, failure: Failure, stage: string, item?: string, releaseAfter?: Origin): void {
+    const m = origin.message;
+    const letter: DeadLetter = {
+      code: failure.code, reason: failure.reason, stage, topic: m.topic, qos: m.qos, receivedAtMs: m.receivedAtMs,
+      payload: m.payload, contentType: m.contentType, userProperties: m.userProperties, item,
+    };
+    RuntimeStats.bump(this.stats.deadLetters, failure.code);
+    origin.hold();
+    this.deadLetterRunner.add({ item: letter, encoded: this.opts.deadLetters.encode(letter), origin });
+    releaseAfter?.release(); // the rejected sink entry is replaced by its dead letter
+  }
+}
+
+function safeJson(item: unknown): string {
+  try {
+    return JSON.stringify(item, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(item);
+  } catch {
+    return String(item);
+  }
+}
