@@ -1,0 +1,86 @@
+import type { IPublishPacket, MqttClient } from 'mqtt';
+
+/**
+ * Passed to mqtt.js's `handleMessage` callback to make it skip the automatic PUBACK. mqtt.js then
+ * goes on to the next packet, so keep-alive is never starved by slow writes. Pre-allocated: no
+ * stack trace per message.
+ */
+const DEFER_PUBACK = Object.freeze(new Error('tributary: PUBACK deferred until the message settled'));
+
+interface Held {
+  readonly messageId: number;
+  readonly epoch: number;
+  settled: boolean;
+}
+
+/**
+ * Deferred PUBACKs for QoS 1 messages on one mqtt.js client — the only file that touches mqtt.js
+ * internals (`handleMessage` and the private `_sendPacket`). mqtt is pinned to a minor version and
+ * `test/integration/deferred-ack.test.ts` fails against the real broker if an upgrade breaks this.
+ *
+ * Rules (MQTT 3.1.1 §4.6, MQTT 5 §4.6): PUBACKs go out in the order the PUBLISHes arrived, only on
+ * the connection the message came in on. Each (re)connection starts a new epoch; messages held
+ * from an earlier epoch are forgotten, and the broker redelivers them (DUP=1) on the resumed session.
+ */
+export class DeferredAcks {
+  private epoch = 0;
+  private queue: Held[] = [];
+  private head = 0;
+  /** PUBACKs sent since the client was created. */
+  sent = 0;
+
+  constructor(private readonly client: MqttClient) {
+    client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
+      callback(packet.qos === 1 ? DEFER_PUBACK : undefined);
+    };
+    const newEpoch = () => {
+      this.epoch++;
+      this.queue = [];
+      this.head = 0;
+    };
+    client.on('connect', newEpoch);
+    client.on('close', newEpoch);
+  }
+
+  /** Messages held on the current connection and not yet acknowledged. */
+  get held(): number {
+    return this.queue.length - this.head;
+  }
+
+  /**
+   * Registers a QoS 1 message just received (call from the `message` event, which mqtt.js emits
+   * right before `handleMessage`). Returns the function that settles it; idempotent.
+   */
+  hold(messageId: number): () => void {
+    const held: Held = { messageId, epoch: this.epoch, settled: false };
+    this.queue.push(held);
+    return () => {
+      if (held.settled) return;
+      held.settled = true;
+      if (held.epoch === this.epoch) this.release();
+    };
+  }
+
+  private release(): void {
+    const q = this.queue;
+    let i = this.head;
+    // Only while connected: a PUBACK "sent" offline is queued by mqtt.js for the next connection,
+    // where the same message id may name a different message.
+    while (i < q.length && q[i]!.settled && this.client.connected) {
+      sendPuback(this.client, q[i]!.messageId);
+      i++;
+    }
+    this.sent += i - this.head;
+    this.head = i;
+    if (this.head > 4096 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+type PacketSender = { _sendPacket(packet: { cmd: 'puback'; messageId: number }): void };
+
+function sendPuback(client: MqttClient, messageId: number): void {
+  (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId });
+}

@@ -1,0 +1,178 @@
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { ConfigError, ConnectError } from '../errors.js';
+import type { DecodedValue, Decoder, Logger, MessageHandler, Source } from '../types.js';
+import { DeferredAcks } from './deferred-ack.js';
+import { stripShare, topicMatcher } from './topic-filter.js';
+
+/** One subscription: a topic filter and the decoder for what arrives on it. */
+export interface Subscription<B> {
+  /** Topic filter; wrapped in `$share/<group>/` when the source has a group. */
+  readonly topic: string;
+  /** Decoder for payloads on this filter (the first matching subscription wins). */
+  readonly decode: Decoder<B>;
+  /** QoS 1 is acknowledged after delivery; QoS 0 is best effort. @defaultValue 1 */
+  readonly qos?: 0 | 1;
+}
+
+/** Options of {@link mqttSource}. */
+export interface MqttSourceOptions<B> {
+  /** Broker URL, e.g. `mqtt://127.0.0.1:1884`. */
+  readonly url: string;
+  /** Share group: subscriptions become `$share/<group>/<filter>`. Omit for a plain subscription. */
+  readonly group?: string;
+  readonly subscribe: ReadonlyArray<Subscription<B>>;
+  /** Stable client id, so the broker keeps this worker's session across restarts. */
+  readonly clientId: string;
+  /** @defaultValue 5 */
+  readonly protocolVersion?: 4 | 5;
+  readonly username?: string;
+  readonly password?: string;
+  /** @defaultValue 30 */
+  readonly keepaliveS?: number;
+  /** MQTT 5 session expiry; the broker keeps the session (and queues) this long offline. @defaultValue 86400 */
+  readonly sessionExpiryS?: number;
+  /**
+   * Unacknowledged QoS 1 messages this connection may hold: sent as MQTT 5 `receiveMaximum`; on
+   * 3.1.1 set it to the broker's `max_inflight_messages`. Bounds batches and memory.
+   * @defaultValue 10000
+   */
+  readonly inflightWindow?: number;
+  /** Reconnect backoff bounds, exponential with jitter. @defaultValue `{ minDelayMs: 250, maxDelayMs: 30000 }` */
+  readonly reconnect?: { readonly minDelayMs: number; readonly maxDelayMs: number };
+  /** How long `open()` waits for the first connection. @defaultValue 30000 */
+  readonly connectTimeoutMs?: number;
+  readonly log?: Logger;
+}
+
+/** A Source over MQTT with acknowledgement after delivery. */
+export interface MqttSource<B> extends Source<B> {
+  /** The underlying client (for presence messages and tests). */
+  readonly client: MqttClient | undefined;
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * MQTT source: shared subscriptions, persistent sessions, PUBACK only once a message settled.
+ * @example
+ * mqttSource({ url: 'mqtt://127.0.0.1:1884', group: 'ingest', clientId: 'ingest-0',
+ *   subscribe: [{ topic: 'fleet/+/+/telemetry', decode: json() }] })
+ */
+export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): MqttSource<B> {
+  validate(options);
+  const log = options.log ?? silent;
+  const window = options.inflightWindow ?? 10_000;
+  const routes = options.subscribe.map((s) => ({ match: topicMatcher(s.topic), decoder: s.decode as Decoder<DecodedValue> }));
+  const filters = options.subscribe.map((s) => ({
+    topic: options.group ? `$share/${options.group}/${stripShare(s.topic)}` : s.topic,
+    qos: s.qos ?? 1,
+  }));
+  const { minDelayMs, maxDelayMs } = options.reconnect ?? { minDelayMs: 250, maxDelayMs: 30_000 };
+  let client: MqttClient | undefined;
+  let intake = false;
+  let closing = false;
+  let failures = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let connects = 0;
+
+  const subscribe = async (c: MqttClient) => {
+    const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f.topic, { qos: f.qos }])));
+    for (const g of granted) {
+      if (g.qos > 2) throw new ConnectError(`broker refused subscription ${g.topic} (reason code ${g.qos})`);
+    }
+  };
+
+  return {
+    name: 'mqtt',
+    window,
+    get client() { return client; },
+    async open(handler: MessageHandler) {
+      const clientOptions: IClientOptions = {
+        clientId: options.clientId, clean: false, protocolVersion: options.protocolVersion ?? 5,
+        keepalive: options.keepaliveS ?? 30, reconnectPeriod: 0, connectTimeout: 10_000,
+        username: options.username, password: options.password, resubscribe: false,
+        properties: (options.protocolVersion ?? 5) === 5
+          ? { sessionExpiryInterval: options.sessionExpiryS ?? 86_400, receiveMaximum: Math.min(window, 65_535) }
+          : undefined,
+        log: () => {},
+      };
+      const c = mqtt.connect(options.url, clientOptions);
+      client = c;
+      const acks = new DeferredAcks(c);
+      c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
+        const qos = packet.qos;
+        if (!intake) return; // not acknowledged: the broker redelivers it to this session later
+        const route = routes.find((r) => r.match(topic));
+        const settle = qos === 1 ? acks.hold(packet.messageId!) : noop;
+        if (!route) {
+          log.warn({ topic }, 'message matched no subscription; left unacknowledged');
+          return;
+        }
+        const props = packet.properties;
+        handler({
+          topic, payload, qos, retain: packet.retain, receivedAtMs: Date.now(), decoder: route.decoder,
+          contentType: props?.contentType, userProperties: props?.userProperties, settle,
+        });
+      });
+      c.on('connect', (connack) => {
+        failures = 0;
+        log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
+        // The first subscription is made by open(); after that, only a lost session needs one.
+        if (connects++ > 0 && !connack.sessionPresent) {
+          subscribe(c).catch((error: unknown) => log.error({ error }, 'resubscribe failed'));
+        }
+      });
+      c.on('error', (error) => log.warn({ error: error.message, clientId: options.clientId }, 'broker connection error'));
+      c.on('close', () => {
+        if (closing) return;
+        const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(failures++, 20));
+        const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+        log.warn({ clientId: options.clientId, delayMs, attempt: failures }, 'broker connection closed, reconnecting');
+        clearTimeout(reconnectTimer);
+        reconnectTimer = setTimeout(() => { if (!closing) c.reconnect(); }, delayMs);
+      });
+      intake = true;
+      await waitForFirstConnect(c, options.url, options.connectTimeoutMs ?? 30_000);
+      await subscribe(c);
+    },
+    async stopIntake() {
+      intake = false;
+    },
+    async close() {
+      closing = true;
+      intake = false;
+      clearTimeout(reconnectTimer);
+      await client?.endAsync();
+    },
+  };
+}
+
+function noop(): void {}
+
+function waitForFirstConnect(c: MqttClient, url: string, timeoutMs: number): Promise<void> {
+  const where = url.replace(/\/\/[^@/]*@/, '//'); // never echo credentials
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new ConnectError(`no connection to the MQTT broker at ${where} within ${timeoutMs} ms`)), timeoutMs);
+    const onConnect = () => { cleanup(); resolve(); };
+    const onError = (error: Error & { code?: number | string }) => {
+      // A CONNACK refusal (bad credentials, not authorised) will not fix itself by retrying.
+      if (typeof error.code === 'number') fail(new ConnectError(`the MQTT broker at ${where} refused the connection: ${error.message}`, { cause: error }));
+    };
+    const cleanup = () => { clearTimeout(timer); c.off('connect', onConnect); c.off('error', onError); };
+    const fail = (e: Error) => { cleanup(); c.end(true); reject(e); };
+    c.on('connect', onConnect);
+    c.on('error', onError);
+  });
+}
+
+function validate<B>(o: MqttSourceOptions<B>): void {
+  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(o.url)) throw new ConfigError('mqtt url', 'mqtt://host:port or mqtts://host:port', o.url.replace(/\/\/[^@/]*@/, '//'));
+  if (!o.clientId) throw new ConfigError('mqtt clientId', 'a stable, non-empty client id per worker');
+  if (o.subscribe.length === 0) throw new ConfigError('mqtt subscribe', 'at least one subscription');
+  for (const s of o.subscribe) {
+    if (s.qos !== undefined && s.qos !== 0 && s.qos !== 1) throw new ConfigError(`subscription ${s.topic} qos`, '0 or 1', s.qos);
+  }
+  const w = o.inflightWindow;
+  if (w !== undefined && (!Number.isInteger(w) || w < 1 || w > 65_535)) throw new ConfigError('mqtt inflightWindow', 'an integer 1..65535', w);
+  if (o.group !== undefined && !/^[^/+#]+$/.test(o.group)) throw new ConfigError('mqtt group', 'a share group name without / + #', o.group);
+}
