@@ -74,12 +74,32 @@ export interface Decoder<T = DecodedValue> {
   decode(payload: Uint8Array, meta: Omit<MessageMeta, 'format'>): DecodeResult<T>;
 }
 
+/** Keeps a source message unacknowledged until released. */
+export interface Retention {
+  /** Lets the message settle (once whatever else it produced settled). Idempotent. */
+  release(): void;
+}
+
 /** What a stage sees besides the body. */
 export interface StageContext {
   /** The source message's metadata. */
   readonly meta: MessageMeta;
   /** The pipeline clock in ms (a fake clock in tests). */
   now(): number;
+  /**
+   * Keeps this message unacknowledged after `apply` returns, for stages that emit later
+   * (windows): pass the retention to {@link Emitter.emit} with what the message contributed to.
+   */
+  retain(): Retention;
+}
+
+/** Given to a stage at open: emits outputs later, outside `apply`. */
+export interface Emitter<Out> {
+  /**
+   * Sends `items` on through the rest of the pipeline; the `retained` messages settle once
+   * these items settled (written or dead-lettered).
+   */
+  emit(items: readonly Out[], retained: readonly Retention[]): void;
 }
 
 /** A stage's way of saying "this message is bad": it goes to the dead-letter sink with the reason. */
@@ -99,8 +119,8 @@ export interface Transform<In, Out> {
    * (A property, not a method, so that a stage taking the wrong input type is a compile error.)
    */
   readonly apply: (body: In, ctx: StageContext) => StageOutput<Out> | Promise<StageOutput<Out>>;
-  /** Called once at start, before any message. */
-  open?(): Promise<void>;
+  /** Called once at start, before any message; `emit` sends outputs later (see {@link StageContext.retain}). */
+  open?(emit: Emitter<Out>): Promise<void>;
   /** Called once at shutdown, after the last message. */
   close?(): Promise<void>;
 }
@@ -203,6 +223,13 @@ export interface Source<Body = DecodedValue> {
   readonly bodyType?: Body;
   /** Connects and starts delivering to `handler`. Resolves once subscribed. */
   open(handler: MessageHandler): Promise<void>;
+  /**
+   * Backpressure: stop reading new messages until {@link Source.resume}. Called by the runtime when
+   * unsettled messages reach its bound (a broker may send past the window it was given).
+   */
+  pause?(): void;
+  /** Ends a {@link Source.pause}. */
+  resume?(): void;
   /** Stops intake: no new messages after this resolves; held messages may still settle. */
   stopIntake(): Promise<void>;
   /** Disconnects, after the runtime has settled what it could. */

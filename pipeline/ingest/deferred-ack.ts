@@ -26,20 +26,47 @@ export class DeferredAcks {
   private epoch = 0;
   private queue: Held[] = [];
   private head = 0;
+  private blocked: (() => void) | undefined;
+  private paused = false;
   /** PUBACKs sent since the client was created. */
   sent = 0;
 
   constructor(private readonly client: MqttClient) {
     client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
-      callback(packet.qos === 1 ? DEFER_PUBACK : undefined);
+      const next = () => callback(packet.qos === 1 ? DEFER_PUBACK : undefined);
+      // mqtt.js reads the next packet only after this callback: holding it is its flow control.
+      if (this.paused) this.blocked = next;
+      else next();
     };
     const newEpoch = () => {
       this.epoch++;
       this.queue = [];
       this.head = 0;
+      this.unblock(); // the old connection's packet loop is dropped by mqtt.js; let it finish
     };
     client.on('connect', newEpoch);
     client.on('close', newEpoch);
+  }
+
+  /**
+   * Backpressure: stop reading packets after the current one, so TCP pushes back on the broker.
+   * Keep pauses short: keep-alive answers are not read either, and past 1.5 × keepalive the
+   * connection is dropped (nothing is lost; held messages are redelivered).
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Reads packets again. */
+  resume(): void {
+    this.paused = false;
+    this.unblock();
+  }
+
+  private unblock(): void {
+    const next = this.blocked;
+    this.blocked = undefined;
+    next?.();
   }
 
   /** Messages held on the current connection and not yet acknowledged. */

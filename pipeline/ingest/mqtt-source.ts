@@ -74,6 +74,8 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let failures = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let connects = 0;
+  let paused = false;
+  let acks: DeferredAcks | undefined;
 
   const subscribe = async (c: MqttClient) => {
     const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f.topic, { qos: f.qos }])));
@@ -98,12 +100,13 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       };
       const c = mqtt.connect(options.url, clientOptions);
       client = c;
-      const acks = new DeferredAcks(c);
+      acks = new DeferredAcks(c);
+      if (paused) acks.pause();
       c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
         const qos = packet.qos;
         if (!intake) return; // not acknowledged: the broker redelivers it to this session later
         const route = routes.find((r) => r.match(topic));
-        const settle = qos === 1 ? acks.hold(packet.messageId!) : noop;
+        const settle = qos === 1 ? acks!.hold(packet.messageId!) : noop;
         if (!route) {
           log.warn({ topic }, 'message matched no subscription; left unacknowledged');
           return;
@@ -134,6 +137,15 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       intake = true;
       await waitForFirstConnect(c, options.url, options.connectTimeoutMs ?? 30_000);
       await subscribe(c);
+    },
+    // Stops reading packets: the broker's sends wait in TCP buffers.
+    pause() {
+      paused = true;
+      acks?.pause();
+    },
+    resume() {
+      paused = false;
+      acks?.resume();
     },
     async stopIntake() {
       intake = false;

@@ -1,5 +1,5 @@
 import type {
-  DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, Rejection, Sink, Source, SourceMessage, StageContext,
+  DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, Rejection, Retention, Sink, Source, SourceMessage, StageContext,
   StageOutput, Transform,
 } from '../types.js';
 import { Origin } from './origin.js';
@@ -16,7 +16,10 @@ export interface RuntimeOptions {
   readonly log: Logger;
   /** @defaultValue {@link defaultRetryPolicy} */
   readonly retry?: RetryPolicy;
-  /** QoS 0 messages past this many unsettled are dropped (QoS 0 is best effort). @defaultValue 2 × the source window */
+  /**
+   * The bound on unsettled messages: past it the source is paused (QoS 1) or QoS 0 messages are
+   * dropped (best effort); reading resumes below half. @defaultValue 1.5 × the source window
+   */
   readonly maxUnsettled?: number;
   /** Flush open batches when no message arrived for this long (the broker's window may be smaller than ours). @defaultValue 5 */
   readonly idleFlushMs?: number;
@@ -41,18 +44,20 @@ export class Runtime {
   private idleTimer: NodeJS.Timeout | undefined;
   private lastArrivalMs = 0;
   private running = false;
+  private paused = false;
 
   constructor(private readonly opts: RuntimeOptions) {
     const retry = opts.retry ?? defaultRetryPolicy;
     this.clock = opts.clock ?? Date.now;
-    this.maxUnsettled = opts.maxUnsettled ?? opts.source.window * 2;
+    // Above the window: a broker that honours it never makes us pause (a pause also stalls keep-alive).
+    this.maxUnsettled = opts.maxUnsettled ?? Math.ceil(opts.source.window * 1.5);
     const window = opts.source.window;
-    const hooks = {
+    const hooks = (sink: string) => ({
       delivered: (entries: readonly Entry<unknown>[]) => { for (const e of entries) e.origin.release(); },
-      rejected: (entry: Entry<unknown>, failure: Failure) => this.deadLetter(entry.origin, failure, 'sink', entry.encoded, entry.origin),
-    };
+      rejected: (entry: Entry<unknown>, failure: Failure) => this.deadLetter(entry.origin, failure, sink, entry.encoded, entry.origin),
+    });
     // A batch never needs to be larger than what the broker lets us hold unacknowledged.
-    this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks, retry, this.stats, opts.log, Math.min(s.batch.maxItems, window)));
+    this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window)));
     this.deadLetterRunner = new SinkRunner<DeadLetter>(opts.deadLetters, {
       delivered: (entries) => { for (const e of entries) e.origin.release(); },
       // The dead-letter sink is the last resort: a refusal there is logged and retried, never dropped.
@@ -65,7 +70,7 @@ export class Runtime {
 
   /** Opens stages and sinks, then the source; resolves once messages flow. */
   async start(): Promise<void> {
-    for (const stage of this.opts.stages) await stage.open?.();
+    for (const [index, stage] of this.opts.stages.entries()) await stage.open?.({ emit: (items, retained) => this.emitLater(index, items, retained) });
     await this.opts.deadLetters.open();
     for (const sink of this.opts.sinks) await sink.open();
     this.running = true;
@@ -102,6 +107,19 @@ export class Runtime {
     return drained;
   }
 
+  /** Whether intake is paused for backpressure. */
+  get backpressured(): boolean {
+    return this.paused;
+  }
+
+  private setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.stats.pauses += paused ? 1 : 0;
+    if (paused) this.opts.source.pause?.();
+    else this.opts.source.resume?.();
+    this.opts.log.debug({ unsettled: this.stats.unsettled, max: this.maxUnsettled }, paused ? 'backpressure: intake paused' : 'backpressure: intake resumed');
+  }
+
   /** Seals every open batch now. */
   flushAll(): void {
     for (const r of this.runners) r.flush();
@@ -116,14 +134,22 @@ export class Runtime {
       stats.droppedQos0++;
       return;
     }
+    const { decoder, topic, qos, retain, receivedAtMs, contentType, userProperties } = message;
+    if (retain && message.payload.length === 0) {
+      // An empty retained message deletes the retained value on the broker: not a reading.
+      stats.retainedDeletions++;
+      message.settle();
+      return;
+    }
     stats.unsettled++;
     if (stats.unsettled >= this.opts.source.window) this.flushAll();
+    if (stats.unsettled >= this.maxUnsettled && !this.paused) this.setPaused(true);
     const origin = new Origin(message, () => {
       stats.unsettled--;
       stats.settled++;
       message.settle();
+      if (this.paused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
     });
-    const { decoder, topic, qos, retain, receivedAtMs, contentType, userProperties } = message;
     const base = { topic, qos, retain, receivedAtMs, contentType, userProperties };
     const decoded = decoder.decode(message.payload, base);
     if (!decoded.ok) {
@@ -133,8 +159,19 @@ export class Runtime {
     }
     stats.decoded++;
     const meta: MessageMeta = { ...base, format: decoder.format };
-    const ctx: StageContext = { meta, now: this.clock };
+    const ctx: StageContext = { meta, now: this.clock, retain: () => retention(origin) };
     this.runStages(0, [decoded.value], origin, ctx);
+    origin.release();
+  }
+
+  /** Items a stage emits outside `apply` (a closed window): settle the retained messages once they settled. */
+  private emitLater(stageIndex: number, items: readonly unknown[], retained: readonly Retention[]): void {
+    const first = retained[0] as RetentionOf | undefined;
+    if (!first) throw new Error('emit needs at least one retained message to settle');
+    const origin = new Origin(first.origin.message, () => { for (const r of retained) r.release(); });
+    const m = first.origin.message;
+    const meta: MessageMeta = { topic: m.topic, qos: m.qos, retain: m.retain, receivedAtMs: m.receivedAtMs, format: m.decoder.format, contentType: m.contentType, userProperties: m.userProperties };
+    this.runStages(stageIndex + 1, items, origin, { meta, now: this.clock, retain: () => retention(origin) });
     origin.release();
   }
 
@@ -208,6 +245,16 @@ export class Runtime {
     this.deadLetterRunner.add({ item: letter, encoded: this.opts.deadLetters.encode(letter), origin });
     releaseAfter?.release(); // the rejected sink entry is replaced by its dead letter
   }
+}
+
+interface RetentionOf extends Retention {
+  readonly origin: Origin;
+}
+
+function retention(origin: Origin): RetentionOf {
+  origin.hold();
+  let released = false;
+  return { origin, release: () => { if (!released) { released = true; origin.release(); } } };
 }
 
 function safeJson(item: unknown): string {

@@ -30,6 +30,7 @@ export class SinkRunner<T> {
   private timer: NodeJS.Timeout | undefined;
   private readonly sealed: Entry<T>[][] = [];
   private inFlight = 0;
+  private inFlightEntries = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly abort = new AbortController();
 
@@ -46,7 +47,7 @@ export class SinkRunner<T> {
   get pending(): number {
     let n = this.open.length;
     for (const b of this.sealed) n += b.length;
-    return n + this.inFlight;
+    return n + this.inFlightEntries;
   }
 
   /** Queues one entry; seals the batch when it is full. */
@@ -85,8 +86,10 @@ export class SinkRunner<T> {
     while (this.inFlight < this.sink.batch.maxConcurrency && this.sealed.length > 0) {
       const batch = this.sealed.shift()!;
       this.inFlight++;
+      this.inFlightEntries += batch.length;
       void this.deliver(batch).finally(() => {
         this.inFlight--;
+        this.inFlightEntries -= batch.length;
         this.pump();
         if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });

@@ -8,6 +8,10 @@ export class RuntimeStats {
   settled = 0;
   /** QoS 0 messages dropped because the unsettled bound was reached. */
   droppedQos0 = 0;
+  /** Times intake was paused because unsettled messages reached the bound. */
+  pauses = 0;
+  /** Empty retained messages (deletions on the broker), settled without a reading. */
+  retainedDeletions = 0;
   /** Messages currently held: received, not yet settled. */
   unsettled = 0;
   /** Dead letters written, by code. */

@@ -90,4 +90,18 @@ describe.each([4, 5] as const)('deferred PUBACK on MQTT %s against the real brok
     expect(client.connected).toBe(true);
     expect(acks.held).toBe(2);
   });
+
+  it('pause() stops reading packets and resume() reads on (backpressure)', async () => {
+    const clientId = uniqueName('pause');
+    const topic = `tributary-test/${clientId}`;
+    const s = await session(clientId, topic, protocolVersion);
+    s.acks.pause();
+    await publish(topic, ['p1', 'p2', 'p3']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.received.length).toBe(1); // the packet being handled when the pause began
+    s.acks.resume();
+    expect(await waitFor(() => s.received.length === 3, 2000, 20)).toBe(true);
+    for (const m of s.received) m.settle();
+    await s.client.unsubscribeAsync(topic);
+  });
 });

@@ -1,0 +1,17 @@
+// The device-fleet pipeline: JSON telemetry from fleet/<site>/<device>/telemetry into InfluxDB.
+// Written only with the public API; endpoints come from TRIBUTARY_* environment variables.
+import { createLogger, definePipeline, json, mqttSource, workerEnv } from '../pipeline/index.js';
+import { influxdb, redisDeadLetters } from '../sinks/index.js';
+import { parseTopic, toReadings } from '../transforms/index.js';
+
+const env = workerEnv();
+const root = process.env.FLEET_TOPIC_ROOT ?? 'fleet'; // first topic level of the fleet's topics
+const log = createLogger(undefined, { clientId: env.mqtt.clientId });
+
+export default definePipeline({ name: 'fleet' })
+  .from(mqttSource({ ...env.mqtt, log, subscribe: [{ topic: `${root}/+/+/telemetry`, decode: json() }] }))
+  // {"ts":1795315235165,"temperature":19.96,"humidity":47.6,"battery":49,"status":"ok"}
+  .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
+  .pipe(parseTopic(`${root}/{site}/{device}/telemetry`))
+  .to(influxdb({ ...env.influx, log }))
+  .deadLettersTo(redisDeadLetters({ url: env.redis.url }));

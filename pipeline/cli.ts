@@ -1,0 +1,33 @@
+import { runCommand } from './cli/run.js';
+import { deadLettersCommand } from './cli/dead-letters.js';
+
+const USAGE = `tributary — MQTT → InfluxDB ingestion with acknowledgements after durable writes
+
+Usage: tributary <command> [options]
+
+Commands:
+  run <pipeline.ts> [--workers N] [--progress]   run a pipeline (N workers in the share group)
+  dead-letters list [--count N]                  show dead letters (reason, topic, payload)
+  dead-letters replay [--count N]                republish dead letters to their topics
+Run 'tributary <command> --help' for a command's options. Endpoints come from TRIBUTARY_* variables (see README).`;
+
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  run: runCommand,
+  'dead-letters': deadLettersCommand,
+};
+
+const [name, ...rest] = process.argv.slice(2);
+const command = name ? commands[name] : undefined;
+if (!command) {
+  console.log(USAGE);
+  process.exitCode = name && name !== '--help' && name !== '-h' ? 2 : 0;
+} else {
+  command(rest).then(
+    (code) => { process.exitCode = code; },
+    (error: unknown) => {
+      const e = error as Error & { code?: string };
+      console.error(`tributary ${name}: ${e.code?.startsWith('TRIBUTARY') ? e.message : (e.stack ?? String(error))}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,4 @@
+/** The stage library: each factory returns a typed {@link Transform}. */
+export { toReadings, type ToReadingsOptions } from './to-readings.js';
+export { parseTopic, type ParseTopicOptions } from './parse-topic.js';
+export { toTimeNs, guessUnit, type TimeUnit } from './time.js';
