@@ -91,6 +91,11 @@ export class DeferredAcks {
   private release(): void {
     const q = this.queue;
     let i = this.head;
+    if (i >= q.length || !q[i]!.settled) return;
+    // One write for the whole run of PUBACKs instead of a syscall each.
+    const stream = this.client.stream;
+    stream.cork();
+    process.nextTick(() => stream.uncork());
     // Only while connected: a PUBACK "sent" offline is queued by mqtt.js for the next connection,
     // where the same message id may name a different message.
     while (i < q.length && q[i]!.settled && this.client.connected) {

@@ -21,7 +21,11 @@ export interface RuntimeOptions {
    * dropped (best effort); reading resumes below half. @defaultValue 1.5 × the source window
    */
   readonly maxUnsettled?: number;
-  /** Flush open batches when no message arrived for this long (the broker's window may be smaller than ours). @defaultValue 5 */
+  /**
+   * Also flush open batches when no message arrived for this long (0 = off). Batches are already
+   * cut when the unsettled count reaches the source window and after each sink's `maxWaitMs`; this
+   * helps only when the broker's in-flight limit is below the configured window. @defaultValue 0
+   */
   readonly idleFlushMs?: number;
   /** The pipeline clock in ms. @defaultValue Date.now */
   readonly clock?: () => number;
@@ -57,7 +61,8 @@ export class Runtime {
       rejected: (entry: Entry<unknown>, failure: Failure) => this.deadLetter(entry.origin, failure, sink, entry.encoded, entry.origin),
     });
     // A batch never needs to be larger than what the broker lets us hold unacknowledged.
-    this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window)));
+    const atWindow = () => this.stats.unsettled >= window;
+    this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window), atWindow));
     this.deadLetterRunner = new SinkRunner<DeadLetter>(opts.deadLetters, {
       delivered: (entries) => { for (const e of entries) e.origin.release(); },
       // The dead-letter sink is the last resort: a refusal there is logged and retried, never dropped.
@@ -65,7 +70,7 @@ export class Runtime {
         opts.log.error({ code: failure.code, error: failure.reason }, 'dead-letter sink refused an entry, retrying');
         setTimeout(() => this.deadLetterRunner.add(entry), retry.maxDelayMs).unref();
       },
-    }, retry, this.stats, opts.log);
+    }, retry, this.stats, opts.log, opts.deadLetters.batch.maxItems, atWindow);
   }
 
   /** Opens stages and sinks, then the source; resolves once messages flow. */
@@ -74,10 +79,12 @@ export class Runtime {
     await this.opts.deadLetters.open();
     for (const sink of this.opts.sinks) await sink.open();
     this.running = true;
-    const idleMs = this.opts.idleFlushMs ?? 5;
-    this.idleTimer = setInterval(() => {
-      if (this.stats.unsettled > 0 && Date.now() - this.lastArrivalMs >= idleMs) this.flushAll();
-    }, idleMs);
+    const idleMs = this.opts.idleFlushMs ?? 0;
+    if (idleMs > 0) {
+      this.idleTimer = setInterval(() => {
+        if (this.stats.unsettled > 0 && Date.now() - this.lastArrivalMs >= idleMs) this.flushAll();
+      }, idleMs);
+    }
     await this.opts.source.open((m) => this.onMessage(m));
   }
 
@@ -103,7 +110,8 @@ export class Runtime {
     for (const sink of this.opts.sinks) await sink.close();
     await this.opts.deadLetters.close();
     for (const stage of this.opts.stages) await stage.close?.();
-    this.opts.log.info({ drained, unsettled: this.stats.unsettled }, 'pipeline stopped');
+    const { received, settled, unsettled, batches, delivered } = this.stats;
+    this.opts.log.info({ drained, received, settled, unsettled, batches: Object.fromEntries(batches), delivered: Object.fromEntries(delivered) }, 'pipeline stopped');
     return drained;
   }
 
@@ -118,6 +126,12 @@ export class Runtime {
     if (paused) this.opts.source.pause?.();
     else this.opts.source.resume?.();
     this.opts.log.debug({ unsettled: this.stats.unsettled, max: this.maxUnsettled }, paused ? 'backpressure: intake paused' : 'backpressure: intake resumed');
+  }
+
+  /** At the window: seal open batches that can be written right away. */
+  private nudgeAll(): void {
+    for (const r of this.runners) r.nudge();
+    this.deadLetterRunner.nudge();
   }
 
   /** Seals every open batch now. */
@@ -142,7 +156,7 @@ export class Runtime {
       return;
     }
     stats.unsettled++;
-    if (stats.unsettled >= this.opts.source.window) this.flushAll();
+    if (stats.unsettled >= this.opts.source.window) this.nudgeAll();
     if (stats.unsettled >= this.maxUnsettled && !this.paused) this.setPaused(true);
     const origin = new Origin(message, () => {
       stats.unsettled--;

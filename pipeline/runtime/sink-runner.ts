@@ -41,6 +41,8 @@ export class SinkRunner<T> {
     private readonly stats: RuntimeStats,
     private readonly log: Logger,
     private readonly maxItems = sink.batch.maxItems,
+    /** When a write slot frees up: should the open batch be sealed now (the source is at its window)? */
+    private readonly atWindow: () => boolean = () => false,
   ) {}
 
   /** Entries buffered or being written. */
@@ -69,6 +71,15 @@ export class SinkRunner<T> {
     this.pump();
   }
 
+  /**
+   * Seals the open batch if a write slot is free and nothing sealed is waiting: when the source
+   * is at its window, no more messages arrive until something is written. Sealing on every
+   * arrival instead would cut batches of one while writes are in flight.
+   */
+  nudge(): void {
+    if (this.inFlight < this.sink.batch.maxConcurrency && this.sealed.length === 0) this.flush();
+  }
+
   /** Resolves once nothing is buffered or in flight. */
   async idle(): Promise<void> {
     this.flush();
@@ -90,6 +101,7 @@ export class SinkRunner<T> {
       void this.deliver(batch).finally(() => {
         this.inFlight--;
         this.inFlightEntries -= batch.length;
+        if (this.atWindow()) this.nudge();
         this.pump();
         if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });

@@ -24,7 +24,7 @@ export interface InfluxdbOptions {
   readonly password?: string;
   /** v1 only: `CREATE DATABASE` at start (idempotent). @defaultValue false */
   readonly createDatabase?: boolean;
-  /** @defaultValue `{ maxItems: 5000, maxBytes: 4 MiB, maxWaitMs: 100, maxConcurrency: 2 }` */
+  /** @defaultValue `{ maxItems: 5000, maxBytes: 4 MiB, maxWaitMs: 50, maxConcurrency: 2 }` */
   readonly batch?: Partial<BatchPolicy>;
   /** Gzip request bodies; costs more CPU than it saves on a local network. @defaultValue false */
   readonly gzip?: boolean;
@@ -49,7 +49,7 @@ export function isReading(item: unknown): item is Reading {
 export function influxdb(options: InfluxdbOptions): Sink<Reading> {
   const api = options.api ?? 'v2';
   const target = validate(options, api);
-  const batch: BatchPolicy = { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 100, maxConcurrency: 2, ...options.batch };
+  const batch: BatchPolicy = { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 2, ...options.batch };
   const client = new InfluxDB({ url: options.url, token: api === 'v2' ? options.token : undefined, timeout: options.timeoutMs ?? 10_000 });
   const transport: Transport = api === 'v1'
     ? v1WriteTransport(client.transport, { database: target, retentionPolicy: options.retentionPolicy, username: options.username, password: options.password })

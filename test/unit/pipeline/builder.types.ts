@@ -1,0 +1,54 @@
+/**
+ * Compile-time checks of the typed builder: type-checked by `tsc --noEmit -p .`, never run.
+ * Each `@ts-expect-error` line must NOT compile; if it ever does, tsc reports the unused directive.
+ */
+import { definePipeline } from '../../../pipeline/builder.js';
+import { flatMap, map } from '../../../pipeline/stage.js';
+import type { DeadLetterSink, DecodedValue, Reading, Sink, Source, Transform } from '../../../pipeline/types.js';
+import { influxdb } from '../../../sinks/influxdb/index.js';
+import { parseTopic, toReadings } from '../../../transforms/index.js';
+
+declare const source: Source<DecodedValue>;
+declare const readingToReading: Transform<Reading, Reading>;
+declare const stringToString: Transform<string, string>;
+declare const deadLetters: DeadLetterSink;
+declare const numberSink: Sink<number>;
+
+const influx = influxdb({ url: 'http://127.0.0.1:8086', api: 'v1', database: 'telemetry' });
+const fromSource = definePipeline({ name: 'types' }).from(source);
+
+// Positive: the documented chain compiles, with or without a dead-letter sink.
+export const fleet = fromSource
+  .pipe(toReadings({ measurement: 'telemetry' }))
+  .pipe(parseTopic('fleet/{site}/{device}/telemetry'))
+  .to(influx);
+export const fleetWithDeadLetters = fromSource
+  .pipe(toReadings({ measurement: 'telemetry' }))
+  .pipe(readingToReading)
+  .pipe(map('celsius', (r: Reading): Reading => ({ ...r, fields: { ...r.fields, c: 1 } })))
+  .to(influx)
+  .deadLettersTo(deadLetters);
+export const counted = fromSource
+  .pipe(toReadings({ measurement: 'telemetry' }))
+  .pipe(flatMap('count', (r: Reading) => [Object.keys(r.fields).length]))
+  .to(numberSink);
+
+// A Reading stage cannot read the source's DecodedValue.
+// @ts-expect-error Transform<Reading, Reading> after a source of DecodedValue
+fromSource.pipe(readingToReading);
+// @ts-expect-error parseTopic wants Readings, not decoded payloads
+fromSource.pipe(parseTopic('fleet/{site}/#'));
+
+// A string stage cannot read DecodedValue (which is wider than string).
+// @ts-expect-error Transform<string, string> after a source of DecodedValue
+fromSource.pipe(stringToString);
+
+// Nor can a Reading stage be followed by a string stage.
+// @ts-expect-error Transform<string, string> after toReadings
+fromSource.pipe(toReadings({ measurement: 'm' })).pipe(stringToString);
+
+// Sinks must take what the last stage produces.
+// @ts-expect-error an InfluxDB sink straight after the source, without toReadings
+fromSource.to(influx);
+// @ts-expect-error a Sink<number> after a stage producing Readings
+fromSource.pipe(toReadings({ measurement: 'm' })).to(numberSink);
