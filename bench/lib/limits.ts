@@ -1,0 +1,46 @@
+// The machine's limits, measured in the same run as Tributary: the broker's drain rate to its own
+// C client, and InfluxDB's line-protocol ingest rate.
+import { simulateFleet } from '../../examples/fleet-simulator.js';
+import { influxStatement, run } from './measure.js';
+
+/** N QoS 1 messages queued for an offline persistent session, then drained by mosquitto_sub. */
+export async function brokerDrainRate(mqttPort: number, n: number, root: string): Promise<number> {
+  const id = `bench-drain-${process.pid}`;
+  const base = ['-h', '127.0.0.1', '-p', String(mqttPort), '-i', id, '-q', '1', '-t', `${root}/#`];
+  await run('mosquitto_sub', [...base, '-c', '-E']);
+  await simulateFleet({ url: `mqtt://127.0.0.1:${mqttPort}`, root, messages: n });
+  const t0 = Date.now();
+  await run('mosquitto_sub', [...base, '-c', '-C', String(n)]);
+  const rate = Math.round((n * 1000) / (Date.now() - t0));
+  await run('mosquitto_sub', [...base, '-E']); // clean session: wipe it
+  return rate;
+}
+
+/** Points per second InfluxDB ingests for the workload's lines, batches of 5,000, `concurrency` writers. */
+export async function influxIngestRate(influx: string, n: number, concurrency = 2): Promise<number> {
+  const db = `bench_ingest_${process.pid}`;
+  await influxStatement(influx, `DROP DATABASE "${db}"`);
+  await influxStatement(influx, `CREATE DATABASE "${db}"`);
+  const base = Date.now() - n;
+  const batches: string[] = [];
+  for (let i = 0; i < n; i += 5000) {
+    const lines: string[] = [];
+    for (let j = i; j < Math.min(n, i + 5000); j++) {
+      const d = j % 1000;
+      lines.push(`telemetry,device=dev-${d},site=site-${Math.floor(d / 100)} temperature=${(20 + (j % 70) / 10).toFixed(2)},humidity=47.6,battery=${j % 100}i,status="ok" ${(base + j) * 1e6}`);
+    }
+    batches.push(lines.join('\n'));
+  }
+  const t0 = Date.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < batches.length) {
+      const body = batches[next++]!;
+      const res = await fetch(`${influx}/write?db=${db}&precision=n`, { method: 'POST', body });
+      if (res.status !== 204) throw new Error(`ingest write ${res.status}`);
+    }
+  }));
+  const rate = Math.round((n * 1000) / (Date.now() - t0));
+  await influxStatement(influx, `DROP DATABASE "${db}"`);
+  return rate;
+}

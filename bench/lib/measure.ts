@@ -1,0 +1,81 @@
+// Measurement helpers for the benchmarks: processes, /proc figures, InfluxDB counts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+  } catch {
+    return 0;
+  }
+}
+
+/** Peak resident set size (VmHWM) of a process in MB. */
+export function peakRssMb(pid: number): number {
+  try {
+    return Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs a command to completion; resolves with its stdout. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`))));
+  });
+}
+
+/** Starts a long-running process and resolves once its output matches `ready`. */
+export async function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 30 s: ${out.slice(-500)}`)), 30_000);
+    const onData = (d: Buffer) => { out += d.toString(); if (ready.test(out)) { clearTimeout(timer); resolve(); } };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before ready: ${out.slice(-500)}`)); });
+  });
+  return { child, exited };
+}
+
+/** Points of `measurement` in `db` (count of one field). */
+export async function countPoints(influx: string, db: string, field = 'temperature', measurement = 'telemetry'): Promise<number> {
+  const q = new URLSearchParams({ db, q: `SELECT count("${field}") FROM "${measurement}"` });
+  const r = (await (await fetch(`${influx}/query?${q}`, { method: 'POST' })).json()) as { results: Array<{ series?: Array<{ values: number[][] }> }> };
+  return Number(r.results[0]?.series?.[0]?.values[0]?.[1] ?? 0);
+}
+
+/** Runs an InfluxQL statement (DROP/CREATE DATABASE). */
+export async function influxStatement(influx: string, q: string): Promise<void> {
+  const res = await fetch(`${influx}/query?${new URLSearchParams({ q })}`, { method: 'POST' });
+  if (!res.ok) throw new Error(`${q}: ${res.status}`);
+}
+
+/** Polls until `db` holds `n` points; returns the time it got there (or of the last growth) and the count. */
+export async function waitForPoints(influx: string, db: string, n: number, idleMs = 10_000): Promise<{ at: number; count: number }> {
+  let last = -1, lastGrowth = Date.now(), at = Date.now();
+  for (;;) {
+    const count = await countPoints(influx, db);
+    if (count !== last) { last = count; lastGrowth = at = Date.now(); }
+    if (count >= n || Date.now() - lastGrowth > idleMs) return { at, count };
+    await sleep(50);
+  }
+}
+
+/** Median of numbers. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
