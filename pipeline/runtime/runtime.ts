@@ -2,6 +2,7 @@ import type {
   DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, Rejection, Retention, Sink, Source, SourceMessage, StageContext,
   StageOutput, Transform,
 } from '../types.js';
+import { MessageContext, retention, type RetentionOf } from './context.js';
 import { Origin } from './origin.js';
 import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 import { SinkRunner, type Entry } from './sink-runner.js';
@@ -158,25 +159,27 @@ export class Runtime {
     stats.unsettled++;
     if (stats.unsettled >= this.opts.source.window) this.nudgeAll();
     if (stats.unsettled >= this.maxUnsettled && !this.paused) this.setPaused(true);
-    const origin = new Origin(message, () => {
-      stats.unsettled--;
-      stats.settled++;
-      message.settle();
-      if (this.paused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
-    });
-    const base = { topic, qos, retain, receivedAtMs, contentType, userProperties };
-    const decoded = decoder.decode(message.payload, base);
+    const origin = new Origin(message, this.messageSettled);
+    const meta: MessageMeta = { topic, qos, retain, receivedAtMs, format: decoder.format, contentType, userProperties };
+    const decoded = decoder.decode(message.payload, meta);
     if (!decoded.ok) {
       this.deadLetter(origin, decoded.failure, `decode:${decoder.format}`);
       origin.release();
       return;
     }
     stats.decoded++;
-    const meta: MessageMeta = { ...base, format: decoder.format };
-    const ctx: StageContext = { meta, now: this.clock, retain: () => retention(origin) };
-    this.runStages(0, [decoded.value], origin, ctx);
+    this.runStages(0, [decoded.value], origin, new MessageContext(meta, origin, this.clock));
     origin.release();
   }
+
+  /** One function for all messages (no closure per message on the hot path). */
+  private readonly messageSettled = (origin: Origin): void => {
+    const stats = this.stats;
+    stats.unsettled--;
+    stats.settled++;
+    origin.message.settle();
+    if (this.paused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
+  };
 
   /** Items a stage emits outside `apply` (a closed window): settle the retained messages once they settled. */
   private emitLater(stageIndex: number, items: readonly unknown[], retained: readonly Retention[]): void {
@@ -185,7 +188,7 @@ export class Runtime {
     const origin = new Origin(first.origin.message, () => { for (const r of retained) r.release(); });
     const m = first.origin.message;
     const meta: MessageMeta = { topic: m.topic, qos: m.qos, retain: m.retain, receivedAtMs: m.receivedAtMs, format: m.decoder.format, contentType: m.contentType, userProperties: m.userProperties };
-    this.runStages(stageIndex + 1, items, origin, { meta, now: this.clock, retain: () => retention(origin) });
+    this.runStages(stageIndex + 1, items, origin, new MessageContext(meta, origin, this.clock));
     origin.release();
   }
 
@@ -259,16 +262,6 @@ export class Runtime {
     this.deadLetterRunner.add({ item: letter, encoded: this.opts.deadLetters.encode(letter), origin });
     releaseAfter?.release(); // the rejected sink entry is replaced by its dead letter
   }
-}
-
-interface RetentionOf extends Retention {
-  readonly origin: Origin;
-}
-
-function retention(origin: Origin): RetentionOf {
-  origin.hold();
-  let released = false;
-  return { origin, release: () => { if (!released) { released = true; origin.release(); } } };
 }
 
 function safeJson(item: unknown): string {
