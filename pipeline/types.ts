@@ -243,3 +243,53 @@ export interface Logger {
   warn(fields: Record<string, unknown>, msg: string): void;
   error(fields: Record<string, unknown>, msg: string): void;
 }
+
+/** What makes an alert rule fire and clear; built with `above`, `below`, `predicate`, `rateOfChange`, `absent`. */
+export type AlertCondition =
+  /** Fires at `value ≥ fire` (`above`) or `value ≤ fire` (`below`), clears past `clear` (hysteresis). */
+  | { readonly kind: 'above' | 'below'; readonly field: string; readonly fire: number; readonly clear: number }
+  /** The same on the change per second between consecutive readings of a series. */
+  | { readonly kind: 'rateOfChange'; readonly field: string; readonly fire: number; readonly clear: number; readonly direction: 'rise' | 'fall' | 'any' }
+  /** `true` fires, `false` clears, `undefined` keeps the state. */
+  | { readonly kind: 'predicate'; readonly field: string; readonly test: (value: FieldValue, reading: Reading) => boolean | undefined }
+  /** Fires when a series sent nothing for `afterMs`; clears when it sends again. */
+  | { readonly kind: 'absent'; readonly afterMs: number; readonly field?: string };
+
+/** An alert rule, written in code. One state machine runs per rule and series (measurement + tag set). */
+export interface AlertRule {
+  /** Stable id: letters, digits, `_`, `-`, `.`. */
+  readonly id: string;
+  readonly severity: 'critical' | 'warning' | 'info';
+  /** Copied into every alert of the rule. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Readings of this measurement... */
+  readonly measurement: string;
+  /** ...whose tags have these values (a list means any of them). */
+  readonly tags?: Readonly<Record<string, string | readonly string[]>>;
+  readonly when: AlertCondition;
+  /** The condition must hold this long (event time) before the alert fires. @defaultValue 0 */
+  readonly forMs?: number;
+  /** Re-notify while still firing, at most this often; 0 = never. @defaultValue 0 */
+  readonly repeatIntervalMs?: number;
+}
+
+/** One alert notification: the data of one alert job. Times are ISO strings, `*Ns` ns since the epoch. */
+export interface AlertEvent {
+  readonly ruleId: string;
+  readonly severity: AlertRule['severity'];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly measurement: string;
+  readonly field: string | null;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly state: 'firing' | 'resolved';
+  /** A re-notification of an alert that is still firing. */
+  readonly repeat: boolean;
+  /** The value that caused the transition (the rate for `rateOfChange`, null for `absent`). */
+  readonly value: number | string | boolean | null;
+  readonly startsAt: string;
+  readonly endsAt: string | null;
+  readonly eventTime: string;
+  readonly eventTimeNs: string;
+  /** The worker whose batch (or sweep) made the transition. */
+  readonly workerId: string;
+}

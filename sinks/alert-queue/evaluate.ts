@@ -1,0 +1,189 @@
+import type { AlertRule, Failure, FieldValue, Reading } from '../../pipeline/types.js';
+import { timeKey, type BatchPayload, type MachineRule, type Observation, type Signal } from './state-machine.js';
+
+/** A rule ready to evaluate: its selector, its per-reading signal and what the machine needs. */
+export interface CompiledRule {
+  readonly rule: AlertRule;
+  readonly machine: MachineRule;
+  /** Whether the rule concerns this reading (measurement, tags, field present). */
+  selects(r: Reading): boolean;
+  /** The observation for one selected reading at time key `t`; `undefined` when there is none (e.g. not a number). */
+  observe(r: Reading, t: string): Observation | undefined;
+  /** Signals whose repeats in a row change nothing but the time, so the middle of a run can go. */
+  readonly thinnable: ReadonlySet<Signal>;
+}
+
+/** What {@link collect} found in a batch. */
+export interface Collected {
+  readonly groups: BatchPayload['groups'];
+  readonly rules: Record<string, MachineRule>;
+  /** Readings a predicate threw on: they are dead-lettered with the reason. */
+  readonly rejected: Array<{ index: number; failure: Failure }>;
+}
+
+/** The series of a reading: measurement and sorted tag set, as a JSON array (unambiguous, reversible). */
+export function seriesKey(r: Reading): string {
+  const keys = Object.keys(r.tags).sort();
+  const parts: string[] = [r.measurement];
+  for (const k of keys) parts.push(k, r.tags[k]!);
+  return JSON.stringify(parts);
+}
+
+/** The measurement and tags of a {@link seriesKey}. */
+export function parseSeries(key: string): { measurement: string; tags: Record<string, string> } {
+  const parts = JSON.parse(key) as string[];
+  const tags: Record<string, string> = {};
+  for (let i = 1; i + 1 < parts.length; i += 2) tags[parts[i]!] = parts[i + 1]!;
+  return { measurement: parts[0] ?? '', tags };
+}
+
+/** Rule ids are used in Redis keys and job ids. */
+const RULE_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/**
+ * Checks a rule set: ids unique and well-formed, durations non-negative, a measurement named.
+ * @returns a sentence per problem; empty when the rules are fine
+ * @example
+ * validateAlertRules([{ id: 'hot', severity: 'critical', measurement: 'telemetry', when: above('temperature', { fire: 30 }) }])
+ */
+export function validateAlertRules(rules: readonly AlertRule[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const [i, r] of rules.entries()) {
+    const name = `rules[${i}] (${String(r.id)})`;
+    if (!RULE_ID.test(r.id)) problems.push(`${name}: id must match ${RULE_ID.source}`);
+    if (seen.has(r.id)) problems.push(`${name}: duplicate id`);
+    seen.add(r.id);
+    if (!r.measurement) problems.push(`${name}: measurement must be non-empty`);
+    if (!['critical', 'warning', 'info'].includes(r.severity)) problems.push(`${name}: severity must be critical, warning or info`);
+    for (const key of ['forMs', 'repeatIntervalMs'] as const) {
+      const v = r[key];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) problems.push(`${name}: ${key} must be a number ≥ 0`);
+    }
+    if (typeof (r.when as Partial<AlertRule['when']> | undefined)?.kind !== 'string') problems.push(`${name}: when must be a condition (above, below, predicate, rateOfChange, absent)`);
+  }
+  return problems;
+}
+
+/**
+ * Compiles rules for evaluation (validated beforehand with `validateAlertRules`).
+ * @example
+ * const compiled = compileRules([{ id: 'hot', severity: 'critical', measurement: 'telemetry', when: above('temperature', { fire: 30 }) }]);
+ */
+export function compileRules(rules: readonly AlertRule[]): CompiledRule[] {
+  return rules.map((rule) => {
+    const when = rule.when;
+    const field = 'field' in when && when.field !== undefined ? when.field : null;
+    const tagMatch = Object.entries(rule.tags ?? {}).map(([k, v]) => [k, new Set(typeof v === 'string' ? [v] : v)] as const);
+    const machine: MachineRule = {
+      id: rule.id, kind: when.kind === 'absent' ? 'absent' : when.kind === 'rateOfChange' ? 'rate' : 'signal',
+      forMs: rule.forMs ?? 0, repeatMs: rule.repeatIntervalMs ?? 0, afterMs: when.kind === 'absent' ? when.afterMs : 0,
+      fire: 'fire' in when ? when.fire : 0, clear: 'clear' in when ? when.clear : 0,
+      direction: when.kind === 'rateOfChange' ? when.direction : 'any',
+      severity: rule.severity, labels: { ...rule.labels }, field,
+    };
+    const selects = (r: Reading) => {
+      if (r.measurement !== rule.measurement) return false;
+      if (field !== null && r.fields[field] === undefined) return false;
+      for (const [k, allowed] of tagMatch) if (!allowed.has(r.tags[k] ?? '\u0000')) return false;
+      return true;
+    };
+    const observe = (r: Reading, t: string): Observation | undefined => {
+      switch (when.kind) {
+        case 'absent':
+          return [t, 'c'];
+        case 'predicate': {
+          const v = r.fields[when.field]!;
+          const verdict = when.test(v, r);
+          return [t, verdict === true ? 'f' : verdict === false ? 'c' : 'n', jsonValue(v)];
+        }
+        default: {
+          const v = numeric(r.fields[when.field]);
+          if (v === undefined) return undefined;
+          if (when.kind === 'rateOfChange') return [t, 'r', v];
+          const signal: Signal = when.kind === 'above'
+            ? (v >= when.fire ? 'f' : v <= when.clear ? 'c' : 'n')
+            : (v <= when.fire ? 'f' : v >= when.clear ? 'c' : 'n');
+          return [t, signal, v];
+        }
+      }
+    };
+    // After the first of a run, a clear changes nothing; a hold only matters for repeats; a fire
+    // only for repeats and forMs. See the thinning in collect().
+    const thinnable = new Set<Signal>(machine.kind !== 'signal' ? [] : machine.repeatMs > 0 ? ['c'] : machine.forMs > 0 ? ['c', 'n'] : ['c', 'n', 'f']);
+    return { rule, machine, selects, observe, thinnable };
+  });
+}
+
+/**
+ * Evaluates a batch: one observation per selected reading and rule, grouped per rule and series
+ * in event-time order (a deadman needs one per series: "seen now"). Runs of one signal are
+ * thinned to their first and last observation where the middle cannot change the outcome, which
+ * keeps the Redis script's work near one or two observations per series and batch.
+ */
+export function collect(items: readonly Reading[], compiled: readonly CompiledRule[], nowT: string): Collected {
+  const bySeries = new Map<string, Array<{ obs: Observation[]; sorted: boolean } | undefined>>();
+  const rules: Record<string, MachineRule> = {};
+  const rejected: Collected['rejected'] = [];
+  items.forEach((r, index) => {
+    let series: string | undefined;
+    let t: string | undefined;
+    for (let i = 0; i < compiled.length; i++) {
+      const c = compiled[i]!;
+      if (!c.selects(r)) continue;
+      const absentRule = c.machine.kind === 'absent';
+      let o: Observation | undefined;
+      try {
+        o = c.observe(r, absentRule ? nowT : (t ??= timeKey(r.timeNs)));
+      } catch (error) {
+        rejected.push({ index, failure: { code: 'alert_rule_error', reason: `rule ${c.rule.id}: ${error instanceof Error ? error.message : String(error)}` } });
+        return;
+      }
+      if (o === undefined) continue;
+      series ??= seriesKey(r);
+      let perRule = bySeries.get(series);
+      if (!perRule) bySeries.set(series, (perRule = []));
+      const g = perRule[i];
+      if (!g) {
+        perRule[i] = { obs: [o], sorted: true };
+        rules[c.rule.id] = c.machine;
+      } else if (!absentRule) {
+        if (g.obs[g.obs.length - 1]![0] > o[0]) g.sorted = false;
+        g.obs.push(o);
+      }
+    }
+  });
+  const groups: Array<readonly [string, string, readonly Observation[]]> = [];
+  for (const [series, perRule] of bySeries) {
+    perRule.forEach((g, i) => {
+      if (!g) return;
+      const c = compiled[i]!;
+      if (!g.sorted) g.obs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      groups.push([c.rule.id, series, c.thinnable.size > 0 ? thin(g.obs, c.thinnable) : g.obs]);
+    });
+  }
+  return { groups, rules, rejected };
+}
+
+/** Drops observations inside a run of one thinnable signal, keeping each run's first and last. */
+function thin(obs: readonly Observation[], thinnable: ReadonlySet<Signal>): Observation[] {
+  const out: Observation[] = [];
+  for (let i = 0; i < obs.length; i++) {
+    const s = obs[i]![1];
+    if (i > 0 && i < obs.length - 1 && thinnable.has(s) && obs[i - 1]![1] === s && obs[i + 1]![1] === s) continue;
+    out.push(obs[i]!);
+  }
+  return out;
+}
+
+function numeric(v: FieldValue | undefined): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'bigint') return Number(v);
+  return undefined;
+}
+
+function jsonValue(v: FieldValue): number | string | boolean {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  return v;
+}

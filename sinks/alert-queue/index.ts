@@ -1,0 +1,223 @@
+import { hostname } from 'node:os';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ConfigError } from '../../pipeline/errors.js';
+import type { AlertRule, Batch, BatchPolicy, Failure, Logger, Reading, Sink, WriteResult } from '../../pipeline/types.js';
+import { collect, compileRules, validateAlertRules } from './evaluate.js';
+import { toAlertJob, type AlertJobOptions } from './jobs.js';
+import { timeKey, type AlertStore, type AlertTransition, type MachineRule } from './state-machine.js';
+import { alertKeys, redisAlertStore, type AlertKeys } from './store.js';
+
+/** Options of {@link alertQueue}. */
+export interface AlertQueueOptions {
+  /** Redis URL. Ignored when `redis` is given. @defaultValue 'redis://127.0.0.1:6379' */
+  readonly url?: string;
+  /** A connection to use (it should have `enableOfflineQueue: false` so commands fail fast). */
+  readonly redis?: Redis;
+  /** BullMQ queue name, or a Queue to add to (it must use the same Redis). */
+  readonly queue: string | Queue;
+  readonly rules: readonly AlertRule[];
+  /** Prefix of the state, outbox and deadman keys. @defaultValue `tributary:alerts:{<queue name>}` */
+  readonly keyPrefix?: string;
+  /** BullMQ key prefix, when `queue` is a name. @defaultValue 'bull' */
+  readonly prefix?: string;
+  /** Recorded in every alert. @defaultValue `<hostname>-<pid>` */
+  readonly workerId?: string;
+  /** Options of the jobs, for their consumers. @defaultValue {@link defaultAlertJobOptions} */
+  readonly jobs?: AlertJobOptions;
+  /** How often a worker tries to sweep (deadmen, abandoned outbox entries); 0 = only by calling `sweep()`. @defaultValue 5000 */
+  readonly sweepIntervalMs?: number;
+  /** Outbox entries this old are presumed abandoned by a dead worker and enqueued by a sweep. @defaultValue 10000 */
+  readonly outboxGraceMs?: number;
+  /**
+   * After `open()`, this worker's sweeps fire no deadman for this long, so that after an outage the
+   * broker's backlog can show which devices are alive. @defaultValue the largest `absent` afterMs
+   */
+  readonly deadmanStartupGraceMs?: number;
+  /**
+   * One batch at a time by default: two batches of one worker in flight could reach Redis out of
+   * order, and observations older than a series' last one are ignored.
+   * @defaultValue `{ maxItems: 1000, maxBytes: 1 MiB, maxWaitMs: 50, maxConcurrency: 1 }`
+   */
+  readonly batch?: Partial<BatchPolicy>;
+  /** Clock of the deadman and the outbox, in ms. @defaultValue Date.now */
+  readonly clock?: () => number;
+  readonly log?: Logger;
+}
+
+/** What a sweep did. */
+export type SweepResult =
+  | { readonly status: 'swept'; readonly transitions: number; readonly claimed: number }
+  | { readonly status: 'skipped' }
+  | { readonly status: 'failed'; readonly failure: Failure };
+
+/** The alert sink: a {@link Sink} of readings plus its deadman sweep. */
+export interface AlertQueueSink extends Sink<Reading> {
+  /** Sweeps once now, if no worker swept in this interval: fires deadmen, enqueues abandoned transitions. */
+  sweep(): Promise<SweepResult>;
+  /** The Redis keys the sink uses. */
+  readonly keys: AlertKeys;
+  /** The state store (tests and tooling read states through it). */
+  readonly store: AlertStore;
+}
+
+const noop = () => {};
+
+/**
+ * Alert sink: evaluates `rules` on every reading routed to it and keeps each rule's state per series
+ * in Redis (one script call per batch, atomic, so workers of a share group agree), then enqueues one
+ * BullMQ job per transition (firing, repeat, resolved) with a deterministic id. Redis down →
+ * `retry`, so the runtime holds the acknowledgements.
+ * @example
+ * alertQueue({ url: 'redis://127.0.0.1:6379', queue: 'alerts', rules: [
+ *   { id: 'overheating', severity: 'critical', measurement: 'telemetry', when: above('temperature', { fire: 30, clear: 28 }), forMs: 2000 },
+ * ] })
+ */
+export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
+  const problems = validateAlertRules(options.rules);
+  if (problems.length > 0) throw new ConfigError('alertQueue rules', 'valid rules', problems.join('; '));
+  const queueName = typeof options.queue === 'string' ? options.queue : options.queue.name;
+  if (!queueName || queueName.includes(':')) throw new ConfigError('alertQueue queue', 'a queue name without ":"', queueName);
+  const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
+  const slotMs = sweepIntervalMs > 0 ? sweepIntervalMs : 5000;
+  const clock = options.clock ?? Date.now;
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+  const jobOptions = options.jobs ?? {};
+  const log = options.log;
+  const compiled = compileRules(options.rules);
+  const absentRules: Record<string, MachineRule> = {};
+  for (const c of compiled) if (c.machine.kind === 'absent') absentRules[c.rule.id] = c.machine;
+  const startupGraceMs = options.deadmanStartupGraceMs ?? Math.max(0, ...Object.values(absentRules).map((r) => r.afterMs));
+  let openedAt = Number.POSITIVE_INFINITY;
+
+  const owned = options.redis === undefined;
+  const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+    lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
+    retryStrategy: (times) => Math.min(times * 200, 5_000),
+  });
+  redis.on('error', noop); // connection errors surface as failed writes, which are retried
+  const keys = alertKeys(options.keyPrefix ?? `tributary:alerts:{${queueName}}`);
+  const store = redisAlertStore(redis, keys);
+  /** Transitions recorded in the outbox but not yet in BullMQ, by job id. */
+  const unsent = new Map<string, AlertTransition>();
+  let queue: Promise<Queue> | undefined = typeof options.queue === 'string' ? undefined : Promise.resolve(options.queue);
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<SweepResult> | undefined;
+
+  const getQueue = (): Promise<Queue> => (queue ??= (async () => {
+    const q = new Queue(queueName, { connection: redis, prefix: options.prefix });
+    q.on('error', noop);
+    try {
+      await withTimeout(q.waitUntilReady(), 5_000, 'BullMQ queue not ready');
+      return q;
+    } catch (error) {
+      queue = undefined; // BullMQ keeps a failed start forever: build a new Queue next time
+      void q.close().catch(noop);
+      throw error;
+    }
+  })());
+
+  /** Enqueues what is unsent (idempotent by job id), then clears it from the outbox. */
+  const enqueue = async (transitions: readonly AlertTransition[]): Promise<void> => {
+    for (const tr of transitions) unsent.set(tr.id, tr);
+    if (unsent.size === 0) return;
+    const batch = [...unsent.values()];
+    try {
+      await (await getQueue()).addBulk(batch.map((tr) => toAlertJob(tr, jobOptions)));
+    } catch (error) {
+      throw new EnqueueError((error as Error).message);
+    }
+    for (const tr of batch) unsent.delete(tr.id);
+    // Should this fail, a sweep re-enqueues the entries later and BullMQ ignores the known ids.
+    await store.ack(batch.map((tr) => tr.id)).catch((error: unknown) => log?.warn({ error }, 'alert outbox cleanup failed; a sweep will retry'));
+  };
+
+  const nowKeys = () => {
+    const now = clock();
+    return { now, nowT: timeKey(BigInt(Math.round(now)) * 1_000_000n) };
+  };
+
+  const sweepOnce = async (): Promise<SweepResult> => {
+    if (redis.status !== 'ready') return { status: 'failed', failure: unavailable(`redis connection is ${redis.status}`) };
+    const { now, nowT } = nowKeys();
+    try {
+      const reply = await store.sweep({
+        now, nowT, workerId, rules: absentRules, limit: now - openedAt >= startupGraceMs ? 1000 : 0, graceMs: options.outboxGraceMs ?? 10_000, claimLimit: 1000, lockMs: slotMs * 2,
+      }, `${keys.sweepLock}:${Math.floor(now / slotMs)}`);
+      if (reply.skipped) return { status: 'skipped' };
+      await enqueue([...reply.transitions, ...reply.claimed]);
+      return { status: 'swept', transitions: reply.transitions.length, claimed: reply.claimed.length };
+    } catch (error) {
+      return { status: 'failed', failure: failureOf(error) };
+    }
+  };
+
+  return {
+    name: 'alert-queue',
+    batch: { maxItems: 1000, maxBytes: 1024 * 1024, maxWaitMs: 50, maxConcurrency: 1, ...options.batch },
+    keys,
+    store,
+    accepts: (item): item is Reading => isReading(item) && compiled.some((c) => c.selects(item)),
+    encode: (r) => `${r.measurement} ${r.timeNs}`,
+    async open() {
+      openedAt = clock();
+      if (owned && redis.status === 'wait') await redis.connect().catch(noop);
+      if (sweepIntervalMs > 0) {
+        timer = setInterval(() => {
+          sweeping ??= sweepOnce().then((r) => {
+            if (r.status === 'failed') log?.warn({ code: r.failure.code, error: r.failure.reason }, 'alert sweep failed');
+            return r;
+          }).finally(() => { sweeping = undefined; });
+        }, sweepIntervalMs);
+        timer.unref();
+      }
+    },
+    async write({ items }: Batch<Reading>): Promise<WriteResult> {
+      if (redis.status !== 'ready') return { status: 'retry', failure: unavailable(`redis connection is ${redis.status}`) };
+      const { now, nowT } = nowKeys();
+      const { groups, rules, rejected } = collect(items, compiled, nowT);
+      try {
+        const transitions = groups.length > 0 ? await store.apply({ now, nowT, workerId, rules, groups }) : [];
+        await enqueue(transitions);
+      } catch (error) {
+        return { status: 'retry', failure: failureOf(error) };
+      }
+      return rejected.length > 0 ? { status: 'partial', rejected } : { status: 'delivered' };
+    },
+    sweep: () => sweeping ?? sweepOnce(),
+    async close() {
+      clearInterval(timer);
+      await sweeping;
+      if (typeof options.queue === 'string' && queue) await (await queue.catch(() => undefined))?.close().catch(noop);
+      if (owned) redis.disconnect();
+    },
+  };
+}
+
+/** BullMQ refused the jobs; the transitions wait in the outbox and in memory. */
+class EnqueueError extends Error {}
+
+function unavailable(reason: string): Failure {
+  return { code: 'redis_unavailable', reason };
+}
+
+function failureOf(error: unknown): Failure {
+  if (error instanceof EnqueueError) return { code: 'alert_enqueue_failed', reason: error.message };
+  return unavailable(error instanceof Error ? error.message : String(error));
+}
+
+function isReading(item: unknown): item is Reading {
+  const r = item as Partial<Reading> | null;
+  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint'
+    && typeof r.fields === 'object' && typeof r.tags === 'object';
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(message)), ms); })]).finally(() => clearTimeout(t));
+}
+
+export { defaultAlertJobOptions, toAlertEvent, toAlertJob, type AlertJob, type AlertJobOptions } from './jobs.js';
+export { alertKeys, redisAlertStore, type AlertKeys } from './store.js';
+export type { AlertState, AlertStore, AlertTransition, SeriesState } from './state-machine.js';
+export { seriesKey, parseSeries, validateAlertRules } from './evaluate.js';
