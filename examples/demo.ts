@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import { createLogger, Runtime, workerEnv } from '../pipeline/index.js';
 import { listDeadLetters } from '../sinks/index.js';
+import { summarizeAlerts } from './fleet-alerts.js';
 import { simulateFleet } from './fleet-simulator.js';
 
 const DURATION_S = Number(process.env.DEMO_SECONDS ?? 20);
@@ -41,7 +42,11 @@ const ticker = setInterval(() => {
 }, 1000);
 
 console.log(`Tributary demo: ${WORKERS} workers in share group "${env.mqtt.group}", 1,000 devices, ${RATE} msg/s for ${DURATION_S} s → InfluxDB database "${env.influx.database}"`);
-const sent = await simulateFleet({ url: env.mqtt.url, messages: RATE * DURATION_S, ratePerS: RATE, malformedShare: 0.001, seed: Date.now() % 1000 });
+// Three devices overheat for the middle of the run (alerts fire, then resolve); two run low on battery.
+const sent = await simulateFleet({
+  url: env.mqtt.url, messages: RATE * DURATION_S, ratePerS: RATE, malformedShare: 0.001, seed: Date.now() % 1000,
+  hotDevices: [17, 342, 808], hotDuring: [0.2, 0.6], lowBatteryDevices: [123, 654],
+});
 const drained = await Promise.all(workers.map((w) => w.stop(15_000)));
 clearInterval(ticker);
 if (tty) process.stdout.write('\n');
@@ -56,12 +61,16 @@ const stored = (perSite.results[0]?.series ?? []).map((s) => ({ site: s.tags?.si
 const total = stored.reduce((a, s) => a + s.points, 0);
 const redis = new Redis(env.redis.url);
 const letters = (await listDeadLetters(redis, 'tributary:dead-letters', 100_000)).filter((l) => l.letter.receivedAtMs >= startedAt);
+const alerts = await summarizeAlerts(redis, process.env.FLEET_ALERT_QUEUE ?? 'alerts', { sinceMs: startedAt });
 redis.disconnect();
 
 console.log(`\nPublished ${sent.published} messages (${sent.malformed} malformed on purpose) in ${(sent.elapsedMs / 1000).toFixed(1)} s.`);
 console.log(`Read back from InfluxDB: ${total} points in "${env.influx.database}".telemetry since the demo started:`);
 for (const s of stored.sort((a, b) => a.site.localeCompare(b.site, undefined, { numeric: true }))) console.log(`  ${s.site.padEnd(8)} ${s.points}`);
 console.log(`Dead letters (Redis stream tributary:dead-letters): ${letters.length}${letters[0] ? `, e.g. ${letters[0].letter.code}: ${letters[0].letter.reason}` : ''}`);
+const perRule = (c: { byRule: Readonly<Record<string, number>> }) => Object.entries(c.byRule).map(([r, n]) => `${r} ${n}`).join(', ') || 'none';
+console.log(`Alerts (BullMQ queue "${process.env.FLEET_ALERT_QUEUE ?? 'alerts'}"): fired ${alerts.fired.total} (${perRule(alerts.fired)}), resolved ${alerts.resolved.total} (${perRule(alerts.resolved)}), still firing ${alerts.stillFiring.length}`);
+for (const name of alerts.stillFiring.slice(0, 5)) console.log(`  still firing: ${name}`);
 const ok = drained.every(Boolean) && total + letters.length === sent.published;
 console.log(ok ? 'Every message is accounted for: stored as a point or kept as a dead letter.' : `MISMATCH: ${sent.published} published, ${total} stored, ${letters.length} dead letters`);
 process.exit(ok ? 0 : 1);

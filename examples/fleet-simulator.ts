@@ -22,8 +22,12 @@ export interface FleetOptions {
   readonly seed?: number;
   /** Share of messages that are malformed JSON (they must end up as dead letters). @defaultValue 0 */
   readonly malformedShare?: number;
-  /** Devices that run hot (temperature above 30 °C) — alert candidates. @defaultValue [] */
+  /** Devices that run hot (15 °C above their baseline) — alert candidates. @defaultValue [] */
   readonly hotDevices?: readonly number[];
+  /** The share of the run, as [from, to) fractions of `messages`, during which hot devices are hot. @defaultValue [0, 1] */
+  readonly hotDuring?: readonly [number, number];
+  /** Devices whose battery starts at 15 % (below the low-battery threshold). @defaultValue [] */
+  readonly lowBatteryDevices?: readonly number[];
   /** Unacknowledged publishes at once. @defaultValue 1000 */
   readonly window?: number;
   /** Called after each publish was acknowledged. */
@@ -66,6 +70,8 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
   const baseH = Array.from({ length: devices }, () => 30 + rnd() * 35);
   const baseB = Array.from({ length: devices }, () => 40 + rnd() * 60);
   const hot = new Set(o.hotDevices ?? []);
+  const [hotFrom, hotTo] = (o.hotDuring ?? [0, 1]).map((f) => f * o.messages) as [number, number];
+  for (const d of o.lowBatteryDevices ?? []) baseB[d] = 15;
   const lastTs = new Float64Array(devices);
   const client = await mqtt.connectAsync(o.url, { clientId: `tributary-sim-${process.pid}-${Date.now() % 1e6}`, clean: true, reconnectPeriod: 0, protocolVersion: 4 });
   const t0 = Date.now();
@@ -88,7 +94,7 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
     let ts = Date.now();
     if (ts <= lastTs[d]!) ts = lastTs[d]! + 1;
     lastTs[d] = ts;
-    const temperature = Math.round((baseT[d]! + (hot.has(d) ? 15 : 0) + (rnd() - 0.5) * 2) * 100) / 100;
+    const temperature = Math.round((baseT[d]! + (hot.has(d) && i >= hotFrom && i < hotTo ? 15 : 0) + (rnd() - 0.5) * 2) * 100) / 100;
     const humidity = Math.round((baseH[d]! + (rnd() - 0.5) * 4) * 10) / 10;
     const battery = Math.max(0, Math.min(100, Math.round(baseB[d]! - round * 0.01)));
     const r = rnd();

@@ -2,6 +2,7 @@
 // Written only with the public API; endpoints come from TRIBUTARY_* environment variables.
 import { createLogger, definePipeline, json, mqttSource, workerEnv } from '../pipeline/index.js';
 import { influxdb, redisDeadLetters } from '../sinks/index.js';
+import { fleetAlerts } from './fleet-alerts.js';
 import { parseTopic, toReadings } from '../transforms/index.js';
 
 const env = workerEnv();
@@ -9,9 +10,10 @@ const root = process.env.FLEET_TOPIC_ROOT ?? 'fleet'; // first topic level of th
 const log = createLogger(undefined, { clientId: env.mqtt.clientId });
 
 export default definePipeline({ name: 'fleet' })
-  .from(mqttSource({ ...env.mqtt, log, subscribe: [{ topic: `${root}/+/+/telemetry`, decode: json() }] }))
+  .from(mqttSource({ ...env.mqtt, log, presence: { details: { pipeline: 'fleet' } }, subscribe: [{ topic: `${root}/+/+/telemetry`, decode: json() }] }))
   // {"ts":1795315235165,"temperature":19.96,"humidity":47.6,"battery":49,"status":"ok"}
   .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
   .pipe(parseTopic(`${root}/{site}/{device}/telemetry`))
-  .to(influxdb({ ...env.influx, log }))
+  // Every reading goes to InfluxDB and through the alert rules; a message is acknowledged once both have it.
+  .to(influxdb({ ...env.influx, log }), fleetAlerts({ url: env.redis.url, queue: process.env.FLEET_ALERT_QUEUE ?? 'alerts' }))
   .deadLettersTo(redisDeadLetters({ url: env.redis.url }));

@@ -1,5 +1,7 @@
 import { runCommand } from './cli/run.js';
 import { deadLettersCommand } from './cli/dead-letters.js';
+import { alertsCommand } from './cli/alerts.js';
+import { simulateCommand } from './cli/simulate.js';
 
 const USAGE = `tributary — MQTT → InfluxDB ingestion with acknowledgements after durable writes
 
@@ -9,11 +11,16 @@ Commands:
   run <pipeline.ts> [--workers N] [--progress]   run a pipeline (N workers in the share group)
   dead-letters list [--count N]                  show dead letters (reason, topic, payload)
   dead-letters replay [--count N]                republish dead letters to their topics
+  alerts [--queue Q] [--concurrency N] [--webhook URL] [--mqtt-topic T]
+                                                 consume the alert queue with handlers
+  simulate [--devices N] [--rate R] [--duration-s S] a simulated device fleet publishing telemetry
 Run 'tributary <command> --help' for a command's options. Endpoints come from TRIBUTARY_* variables (see README).`;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   run: runCommand,
   'dead-letters': deadLettersCommand,
+  alerts: alertsCommand,
+  simulate: simulateCommand,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export type {
-  Batch, BatchPolicy, DeadLetter, DeadLetterSink, DecodedValue, DecodeResult, Decoder, Failure, FieldValue, Logger,
+  AlertCondition, AlertEvent, AlertRule, Batch, BatchPolicy, DeadLetter, DeadLetterSink, DecodedValue, DecodeResult, Decoder, Failure, FieldValue, Logger,
   MessageHandler, MessageMeta, Reading, Rejection, Sink, Source, SourceMessage, StageContext, StageOutput, Transform, WriteResult,
 } from './types.js';
 export { definePipeline, PipelineBuilder, type PipelineDefinition, type PipelineOptions } from './builder.js';

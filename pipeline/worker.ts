@@ -10,6 +10,8 @@ export interface WorkerOptions {
   readonly fallbackDeadLetters: () => DeadLetterSink;
   /** How long a graceful drain may take on SIGTERM/SIGINT. @defaultValue 10000 */
   readonly drainTimeoutMs?: number;
+  /** Runs after the drain, before the process exits (stop metrics servers, ...). */
+  readonly beforeExit?: () => Promise<void>;
   /** Install SIGTERM/SIGINT handlers that drain and exit. @defaultValue true */
   readonly handleSignals?: boolean;
 }
@@ -32,7 +34,10 @@ export async function startWorker(def: PipelineDefinition, options: WorkerOption
       stopping = true;
       options.log.info({ signal }, 'draining');
       runtime.stop(options.drainTimeoutMs ?? 10_000).then(
-        (drained) => process.exit(drained ? 0 : 1),
+        async (drained) => {
+          await options.beforeExit?.().catch(() => undefined);
+          process.exit(drained ? 0 : 1);
+        },
         (error: unknown) => { options.log.error({ error }, 'drain failed'); process.exit(1); },
       );
     };

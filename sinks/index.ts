@@ -1,6 +1,11 @@
-/** Destinations: InfluxDB for readings, Redis for dead letters. */
+/** Destinations: InfluxDB for readings, BullMQ for alerts, Redis for dead letters. */
 export { influxdb, isReading, type InfluxdbOptions } from './influxdb/index.js';
 export { v1WriteTransport, type V1Target } from './influxdb/v1-transport.js';
 export { toLineProtocol } from './influxdb/line-protocol.js';
 export { redisDeadLetters, encodeDeadLetter, type RedisDeadLettersOptions, type StoredDeadLetter } from './dead-letter/index.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetterEntry } from './dead-letter/store.js';
+export {
+  alertQueue, defaultAlertJobOptions, toAlertEvent, type AlertQueueOptions, type AlertQueueSink, type SweepResult, type AlertJobOptions,
+} from './alert-queue/index.js';
+export { startAlertWorker, type AlertWorker, type AlertWorkerOptions, type AlertHandler, type AlertJobContext } from './alert-queue/worker.js';
+export { logHandler, webhookHandler, mqttHandler, alertTopic } from './alert-queue/handlers.js';

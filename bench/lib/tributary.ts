@@ -27,7 +27,7 @@ function workerEnv(o: E2eOptions, db: string, root: string): NodeJS.ProcessEnv {
   return {
     ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
     TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_CLIENT_ID: clientId,
-    FLEET_TOPIC_ROOT: root, TRIBUTARY_LOG_LEVEL: 'error', TRIBUTARY_MQTT_INFLIGHT: '10000',
+    FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: 'error', TRIBUTARY_MQTT_INFLIGHT: '10000',
   };
 }
 

@@ -8,6 +8,8 @@ import { ConfigError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startProgress } from '../progress.js';
 import { describeEnv, startWorker } from '../worker.js';
+import { startWorkerTelemetry } from '../metrics/index.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { redisDeadLetters } from '../../sinks/dead-letter/index.js';
 
 const HELP = `Usage: tributary run <pipeline.ts> [--workers N] [--progress] [--drain-timeout-ms MS]
@@ -33,9 +35,13 @@ export async function runCommand(args: string[]): Promise<number> {
   const log = createLogger(undefined, { clientId: env.mqtt.clientId });
   const mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: PipelineDefinition };
   if (!mod.default?.source) throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
-  const runtime = await startWorker(mod.default, {
+  let runtime: Runtime | undefined;
+  // Started first, so that /healthz answers while the worker connects.
+  const telemetry = await startWorkerTelemetry({ stats: () => runtime?.stats, source: mod.default.source, pipeline: mod.default.name, env, log });
+  runtime = await startWorker(mod.default, {
     log, drainTimeoutMs: Number(values['drain-timeout-ms']),
     fallbackDeadLetters: () => redisDeadLetters({ url: env.redis.url }),
+    beforeExit: () => telemetry.stop(),
   });
   console.log(`tributary: worker ${env.mqtt.clientId} ready (${JSON.stringify(describeEnv(env))})`);
   if (values.progress) startProgress(runtime.stats, env.mqtt.clientId);

@@ -2,6 +2,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { ConfigError, ConnectError } from '../errors.js';
 import type { DecodedValue, Decoder, Logger, MessageHandler, Source } from '../types.js';
 import { DeferredAcks } from './deferred-ack.js';
+import { presence as makePresence, type PresenceOptions } from './presence.js';
 import { stripShare, topicMatcher } from './topic-filter.js';
 
 /** One subscription: a topic filter and the decoder for what arrives on it. */
@@ -41,6 +42,11 @@ export interface MqttSourceOptions<B> {
   readonly reconnect?: { readonly minDelayMs: number; readonly maxDelayMs: number };
   /** How long `open()` waits for the first connection. @defaultValue 30000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * Publish a retained `online` status on connect and set a Last Will `offline`, on
+   * `tributary/workers/<clientId>/status` unless told otherwise. @defaultValue false
+   */
+  readonly presence?: boolean | Omit<PresenceOptions, 'clientId'>;
   readonly log?: Logger;
 }
 
@@ -48,6 +54,12 @@ export interface MqttSourceOptions<B> {
 export interface MqttSource<B> extends Source<B> {
   /** The underlying client (for presence messages and tests). */
   readonly client: MqttClient | undefined;
+  /**
+   * The subscriptions as given (filters without the `$share/<group>/` prefix) with their decoders,
+   * in order: the first filter matching a topic decodes it. `tributary/testing` uses them to decode
+   * pushed messages exactly as this source would.
+   */
+  readonly subscriptions: ReadonlyArray<{ readonly topic: string; readonly decode: Decoder<DecodedValue> }>;
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -84,9 +96,15 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
     }
   };
 
+  const status = options.presence
+    ? makePresence({ clientId: options.clientId, ...(typeof options.presence === 'object' ? options.presence : {}) })
+    : undefined;
+  const subscriptions = options.subscribe.map((s) => ({ topic: stripShare(s.topic), decode: s.decode as Decoder<DecodedValue> }));
+
   return {
     name: 'mqtt',
     window,
+    subscriptions,
     get client() { return client; },
     async open(handler: MessageHandler) {
       const clientOptions: IClientOptions = {
@@ -97,6 +115,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
           ? { sessionExpiryInterval: options.sessionExpiryS ?? 86_400, receiveMaximum: Math.min(window, 65_535) }
           : undefined,
         log: () => {},
+        will: status?.will,
       };
       const c = mqtt.connect(options.url, clientOptions);
       client = c;
@@ -120,6 +139,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       c.on('connect', (connack) => {
         failures = 0;
         log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
+        status?.online(c).catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
         // The first subscription is made by open(); after that, only a lost session needs one.
         if (connects++ > 0 && !connack.sessionPresent) {
           subscribe(c).catch((error: unknown) => log.error({ error }, 'resubscribe failed'));
@@ -154,6 +174,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       closing = true;
       intake = false;
       clearTimeout(reconnectTimer);
+      if (client?.connected && status) await status.offline(client).catch(() => undefined);
       await client?.endAsync();
     },
   };

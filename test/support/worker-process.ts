@@ -17,7 +17,7 @@ export async function startFleetWorker(setup: FleetTestSetup, index = 0, extraEn
     env: {
       ...process.env, TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL,
       TRIBUTARY_INFLUX_DATABASE: setup.db, TRIBUTARY_GROUP: setup.name, TRIBUTARY_WORKER_INDEX: String(index),
-      FLEET_TOPIC_ROOT: setup.root, TRIBUTARY_LOG_LEVEL: 'warn', ...extraEnv,
+      FLEET_TOPIC_ROOT: setup.root, FLEET_ALERT_QUEUE: `${setup.name}-alerts`, TRIBUTARY_LOG_LEVEL: 'warn', ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
