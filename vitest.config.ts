@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The fault-injection suite has its own config and command (npm run test:faults).
+    exclude: ['test/faults/**', 'node_modules/**'],
     // Integration tests run against real Mosquitto / Redis / InfluxDB
     // (scripts/services.sh), including broker and database restarts.
     testTimeout: 60_000,

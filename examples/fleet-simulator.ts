@@ -28,6 +28,8 @@ export interface FleetOptions {
   readonly hotDuring?: readonly [number, number];
   /** Devices whose battery starts at 15 % (below the low-battery threshold). @defaultValue [] */
   readonly lowBatteryDevices?: readonly number[];
+  /** Reconnect (and resend unacknowledged publishes) when the broker goes away. @defaultValue false */
+  readonly reconnect?: boolean;
   /** Unacknowledged publishes at once. @defaultValue 1000 */
   readonly window?: number;
   /** Called after each publish was acknowledged. */
@@ -73,7 +75,8 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
   const [hotFrom, hotTo] = (o.hotDuring ?? [0, 1]).map((f) => f * o.messages) as [number, number];
   for (const d of o.lowBatteryDevices ?? []) baseB[d] = 15;
   const lastTs = new Float64Array(devices);
-  const client = await mqtt.connectAsync(o.url, { clientId: `tributary-sim-${process.pid}-${Date.now() % 1e6}`, clean: true, reconnectPeriod: 0, protocolVersion: 4 });
+  const client = await mqtt.connectAsync(o.url, { clientId: `tributary-sim-${process.pid}-${Date.now() % 1e6}`, clean: true, reconnectPeriod: o.reconnect ? 500 : 0, protocolVersion: 4 });
+  client.on('error', () => {}); // with reconnect, connection errors are retried; without, a failed publish says why
   const t0 = Date.now();
   let inflight = 0, published = 0, malformed = 0, failed: Error | undefined;
   let wake: (() => void) | undefined;
