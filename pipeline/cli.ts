@@ -2,6 +2,7 @@ import { runCommand } from './cli/run.js';
 import { deadLettersCommand } from './cli/dead-letters.js';
 import { alertsCommand } from './cli/alerts.js';
 import { simulateCommand } from './cli/simulate.js';
+import { checkCommand } from './cli/check.js';
 
 const USAGE = `tributary — MQTT → InfluxDB ingestion with acknowledgements after durable writes
 
@@ -9,6 +10,8 @@ Usage: tributary <command> [options]
 
 Commands:
   run <pipeline.ts> [--workers N] [--progress]   run a pipeline (N workers in the share group)
+  check <pipeline.ts> [--sample topic=payload]... [--samples FILE]
+                                                 type-check, validate options, reach services, dry-run samples
   dead-letters list [--count N]                  show dead letters (reason, topic, payload)
   dead-letters replay [--count N]                republish dead letters to their topics
   alerts [--queue Q] [--concurrency N] [--webhook URL] [--mqtt-topic T]
@@ -21,6 +24,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   'dead-letters': deadLettersCommand,
   alerts: alertsCommand,
   simulate: simulateCommand,
+  check: checkCommand,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -1,12 +1,25 @@
+/**
+ * Building blocks for stages written in code. A stage is a {@link Transform}: `apply(body, ctx)`
+ * returns 0..n outputs (or a {@link Rejection}) synchronously or as a promise; the runtime tracks
+ * the source message of every output and acknowledges it once all of them settled. A stage that
+ * emits later (a window) takes `ctx.retain()` and hands the retentions to `emit` in `open`.
+ * @packageDocumentation
+ */
 import type { Failure, Rejection, StageContext, StageOutput, Transform } from './types.js';
 
-/** Marks a message as bad from inside a stage: it goes to the dead-letter sink with this reason. */
+/**
+ * Marks a message as bad from inside a stage: it goes to the dead-letter sink with this reason.
+ * @param code - stable, countable code of the dead letter. @defaultValue 'rejected'
+ * @example
+ * map('check', (r: Reading) => (r.fields.temperature === undefined ? reject('no temperature', 'missing_field') : r))
+ */
 export function reject(reason: string, code = 'rejected'): Rejection {
   return { rejected: { code, reason } satisfies Failure };
 }
 
 /**
- * A one-to-one stage. Return `undefined` to drop the body (it counts as settled, not lost).
+ * A one-to-one stage. Return `undefined` to drop the body (it counts as settled, not lost), or a
+ * {@link reject} to dead-letter it. Throwing is a bug: the message is dead-lettered as `transform_error`.
  * @example
  * map('celsius', (r: Reading) => ({ ...r, fields: { ...r.fields, temp: toC(r.fields.temp) } }))
  */
@@ -40,8 +53,11 @@ export function flatMap<In, Out>(name: string, fn: (body: In, ctx: StageContext)
 }
 
 /**
- * An async stage with at most `concurrency` calls in flight; further calls wait their turn.
- * The message is acknowledged only once its call resolved and what it produced settled.
+ * An async stage with at most `concurrency` calls in flight; further calls wait their turn (in
+ * arrival order). Each message is acknowledged only once its own call resolved and what it
+ * produced settled, whatever order the calls finish in; a call that rejects dead-letters its
+ * message as `transform_error`.
+ * @param concurrency - calls in flight at once, an integer ≥ 1
  * @example
  * mapAsync('lookup', 8, async (r: Reading) => ({ ...r, tags: { ...r.tags, ...(await registry(r)) } }))
  */
@@ -50,20 +66,24 @@ export function mapAsync<In, Out>(
   concurrency: number,
   fn: (body: In, ctx: StageContext) => Promise<Out | undefined | Rejection>,
 ): Transform<In, Out> {
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`mapAsync ${name}: concurrency must be an integer ≥ 1, got ${concurrency}`);
   let active = 0;
   const waiting: Array<() => void> = [];
   return {
     name,
     async apply(body, ctx): Promise<StageOutput<Out>> {
-      if (active >= concurrency) await new Promise<void>((r) => waiting.push(r));
-      active++;
+      // A finishing call hands its slot straight to the next waiter, so a call arriving meanwhile
+      // can never slip in between and exceed the bound.
+      if (active < concurrency) active++;
+      else await new Promise<void>((r) => waiting.push(r));
       try {
         const out = await fn(body, ctx);
         if (out === undefined) return [];
         return isRejection(out) ? out : [out];
       } finally {
-        active--;
-        waiting.shift()?.();
+        const next = waiting.shift();
+        if (next) next();
+        else active--;
       }
     },
   };

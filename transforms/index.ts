@@ -2,5 +2,18 @@
 export { toReadings, type ToReadingsOptions } from './to-readings.js';
 export { parseTopic, type ParseTopicOptions } from './parse-topic.js';
 export { toTimeNs, guessUnit, type TimeUnit } from './time.js';
+// Field and tag shaping, unit and type conversion, filtering, enrichment, windows (issue 4).
+export { renameFields, type NameMap, type RenameFieldsOptions } from './rename-fields.js';
+export { castFields, type CastFieldsOptions, type CastFieldsTransform, type FieldType } from './cast-fields.js';
+export { convertUnits, UNITS, type ConvertUnitsOptions, type Unit, type UnitConversion } from './convert-units.js';
+export { dropOutliers, type DropOutliersOptions, type DroppingTransform, type FieldRange } from './drop-outliers.js';
+export { dropStale, type DropStaleOptions } from './drop-stale.js';
+export { addTags, type AddTagsOptions } from './add-tags.js';
+export { enrichFrom, type EnrichFromOptions, type EnrichFromTransform, type EnrichStats, type Enrichment, type Lookup } from './enrich-from.js';
+export { mapLookup, type MapLookupOptions } from './lookups/map-lookup.js';
+export { redisHash, type RedisHashOptions } from './lookups/redis-hash.js';
+export {
+  aggregateWindow, systemClock, type AggregateFn, type AggregateWindowOptions, type AggregateWindowTransform, type TimerClock,
+} from './aggregate-window.js';
 // Alert rules, evaluated by the alert-queue sink (issue 5).
 export { above, below, predicate, rateOfChange, absent, type Hysteresis, type RateOptions } from './alert-rules.js';
