@@ -10,7 +10,10 @@ export type {
 export { definePipeline, PipelineBuilder, type PipelineDefinition, type PipelineOptions } from './builder.js';
 export { map, filter, flatMap, mapAsync, reject } from './stage.js';
 export { mqttSource, type MqttSource, type MqttSourceOptions, type Subscription } from './ingest/mqtt-source.js';
-export { json, type JsonOptions } from './decode/json.js';
+export {
+  json, msgpack, protobuf, sparkplug, raw, byContentType, mediaType,
+  type JsonOptions, type MsgpackOptions, type ProtobufOptions, type SparkplugOptions, type SparkplugRow, type RawOptions,
+} from './decode/index.js';
 export { workerEnv, ENV_DEFAULTS, type WorkerEnv } from './config/env.js';
 export { createLogger, silentLogger } from './log.js';
 export { ConfigError, ConnectError } from './errors.js';

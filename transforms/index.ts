@@ -17,3 +17,4 @@ export {
 } from './aggregate-window.js';
 // Alert rules, evaluated by the alert-queue sink (issue 5).
 export { above, below, predicate, rateOfChange, absent, type Hysteresis, type RateOptions } from './alert-rules.js';
+export { measurementFromTopic, type MeasurementFromTopicOptions } from './topic-measurement.js';

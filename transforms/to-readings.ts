@@ -6,7 +6,11 @@ import { toTimeNs, type TimeUnit } from './time.js';
 export interface ToReadingsOptions {
   /** Measurement name. */
   readonly measurement: string;
-  /** Payload keys holding the time, tried in order; the first present wins. @defaultValue ['ts', 'time', 'timestamp'] */
+  /**
+   * Payload keys holding the time, tried in order; the first present wins. A nested value is
+   * named by its flattened key (`params_ts`), and is used when no top-level key is present.
+   * @defaultValue ['ts', 'time', 'timestamp']
+   */
   readonly time?: readonly string[];
   /** Unit of numeric timestamps; `auto` guesses from the magnitude. @defaultValue 'auto' */
   readonly timeUnit?: TimeUnit | 'auto';
@@ -22,6 +26,13 @@ export interface ToReadingsOptions {
   readonly separator?: string;
   /** Key for a payload that is a bare value (`23.5`) rather than an object. @defaultValue 'value' */
   readonly valueField?: string;
+  /**
+   * Top-level key of an array in the payload whose elements become one reading each, with the
+   * payload's other top-level keys (a shared time, device id) copied into every one; an element
+   * that is not an object becomes the `valueField`. A payload without the key is one reading.
+   * `{"ts":1,"items":[{"t":20},{"t":21}]}` with `split: 'items'` → two readings. @defaultValue undefined
+   */
+  readonly split?: string;
 }
 
 /**
@@ -38,12 +49,14 @@ export function toReadings(options: ToReadingsOptions): Transform<DecodedValue, 
   const integers = new Set(options.integers ?? []);
   const sep = options.separator ?? '_';
   const valueField = options.valueField ?? 'value';
+  const split = options.split;
   if (!options.measurement) throw new Error('toReadings: measurement must be a non-empty string');
 
   const one = (body: DecodedValue, receivedAtMs: number): Reading | string => {
     const fields: Record<string, FieldValue> = {};
     const tags: Record<string, string> = {};
     let timeNs: bigint | undefined;
+    let timeError: string | undefined;
     if (body === null || typeof body !== 'object' || body instanceof Uint8Array || Array.isArray(body)) {
       addField(fields, valueField, body as DecodedValue, integers);
     } else {
@@ -55,13 +68,21 @@ export function toReadings(options: ToReadingsOptions): Transform<DecodedValue, 
         break;
       }
       flatten(obj, '', sep, (key, value) => {
-        if (timeKeys.includes(key)) return;
+        if (timeKeys.includes(key)) {
+          // A nested time key (flattened name), used when no top-level one was present.
+          if (timeNs === undefined && timeError === undefined) {
+            timeNs = toTimeNs(value, unit);
+            if (timeNs === undefined) timeError = `field "${key}" is not a timestamp: ${String(value)}`;
+          }
+          return;
+        }
         if (tagKeys.has(key)) {
           if (value !== null && typeof value !== 'object') tags[key] = String(value);
         } else {
           addField(fields, key, value, integers);
         }
       });
+      if (timeError !== undefined) return timeError;
     }
     for (const _ in fields) return { measurement: options.measurement, tags, fields, timeNs: timeNs ?? BigInt(receivedAtMs) * 1_000_000n };
     return 'payload has no fields to write';
@@ -70,7 +91,8 @@ export function toReadings(options: ToReadingsOptions): Transform<DecodedValue, 
   return {
     name: 'toReadings',
     apply(body, ctx): StageOutput<Reading> {
-      const items = Array.isArray(body) ? (body as readonly DecodedValue[]) : [body];
+      let items = Array.isArray(body) ? (body as readonly DecodedValue[]) : [body];
+      if (split !== undefined) items = items.flatMap((item) => splitItem(item, split, valueField));
       const out: Reading[] = [];
       for (const item of items) {
         const r = one(item, ctx.meta.receivedAtMs);
@@ -80,6 +102,15 @@ export function toReadings(options: ToReadingsOptions): Transform<DecodedValue, 
       return out;
     },
   };
+}
+
+/** With `split`: one object per element of `item[key]`, each with `item`'s other keys. */
+function splitItem(item: DecodedValue, key: string, valueField: string): readonly DecodedValue[] {
+  if (item === null || typeof item !== 'object' || Array.isArray(item) || item instanceof Uint8Array) return [item];
+  const { [key]: list, ...rest } = item as { readonly [k: string]: DecodedValue };
+  if (!Array.isArray(list)) return [item];
+  return (list as readonly DecodedValue[]).map((el) =>
+    el !== null && typeof el === 'object' && !Array.isArray(el) && !(el instanceof Uint8Array) ? { ...rest, ...el } : { ...rest, [valueField]: el });
 }
 
 function flatten(obj: { readonly [k: string]: DecodedValue }, prefix: string, sep: string, emit: (key: string, v: DecodedValue) => void): void {
