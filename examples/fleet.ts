@@ -1,13 +1,14 @@
 // The device-fleet pipeline: JSON telemetry from fleet/<site>/<device>/telemetry into InfluxDB.
 // Written only with the public API; endpoints come from TRIBUTARY_* environment variables.
 import { createLogger, definePipeline, json, mqttSource, workerEnv } from '../pipeline/index.js';
-import { influxdb, redisDeadLetters } from '../sinks/index.js';
+import { influxdb, redisDeadLetters, spooled } from '../sinks/index.js';
 import { fleetAlerts } from './fleet-alerts.js';
 import { parseTopic, toReadings } from '../transforms/index.js';
 
 const env = workerEnv();
 const root = process.env.FLEET_TOPIC_ROOT ?? 'fleet'; // first topic level of the fleet's topics
 const log = createLogger(undefined, { clientId: env.mqtt.clientId });
+const influx = influxdb({ ...env.influx, log });
 
 export default definePipeline({ name: 'fleet' })
   .from(mqttSource({ ...env.mqtt, log, presence: { details: { pipeline: 'fleet' } }, subscribe: [{ topic: `${root}/+/+/telemetry`, decode: json() }] }))
@@ -15,5 +16,6 @@ export default definePipeline({ name: 'fleet' })
   .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
   .pipe(parseTopic(`${root}/{site}/{device}/telemetry`))
   // Every reading goes to InfluxDB and through the alert rules; a message is acknowledged once both have it.
-  .to(influxdb({ ...env.influx, log }), fleetAlerts({ url: env.redis.url, queue: process.env.FLEET_ALERT_QUEUE ?? 'alerts' }))
+  // With TRIBUTARY_SPOOL_DIR set, writes InfluxDB cannot take go to a durable local spool first.
+  .to(env.spool ? spooled(influx, { ...env.spool, log }) : influx, fleetAlerts({ url: env.redis.url, queue: process.env.FLEET_ALERT_QUEUE ?? 'alerts' }))
   .deadLettersTo(redisDeadLetters({ url: env.redis.url }));

@@ -9,3 +9,4 @@ export {
 } from './alert-queue/index.js';
 export { startAlertWorker, type AlertWorker, type AlertWorkerOptions, type AlertHandler, type AlertJobContext } from './alert-queue/worker.js';
 export { logHandler, webhookHandler, mqttHandler, alertTopic } from './alert-queue/handlers.js';
+export { spooled, type SpoolOptions, type SpoolStats, type SpooledSink, type ReplayableSink } from './spool/index.js';

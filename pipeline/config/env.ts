@@ -6,6 +6,8 @@ export interface WorkerEnv {
   readonly mqtt: { readonly url: string; readonly clientId: string; readonly group: string; readonly username?: string; readonly password?: string; readonly inflightWindow: number; readonly protocolVersion: 4 | 5 };
   readonly influx: { readonly url: string; readonly api: 'v1' | 'v2'; readonly database?: string; readonly bucket?: string; readonly org?: string; readonly token?: string; readonly username?: string; readonly password?: string; readonly createDatabase: boolean };
   readonly redis: { readonly url: string };
+  /** The local durable spool for long outages; undefined when TRIBUTARY_SPOOL_DIR is not set. */
+  readonly spool?: { readonly dir: string; readonly maxBytes: number; readonly fsync: 'batch' | 'none' };
 }
 
 /**
@@ -23,6 +25,8 @@ export const ENV_DEFAULTS = {
   TRIBUTARY_INFLUX_CREATE_DATABASE: 'true',
   TRIBUTARY_REDIS_URL: 'redis://127.0.0.1:6379',
   TRIBUTARY_WORKER_INDEX: '0',
+  TRIBUTARY_SPOOL_MAX_BYTES: '1073741824',
+  TRIBUTARY_SPOOL_FSYNC: 'batch',
 } as const;
 
 /**
@@ -74,5 +78,10 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
       createDatabase: oneOf('TRIBUTARY_INFLUX_CREATE_DATABASE', ['true', 'false'] as const) === 'true',
     },
     redis: { url: url('TRIBUTARY_REDIS_URL', /^rediss?:\/\//, 'redis://127.0.0.1:6379') },
+    spool: opt('TRIBUTARY_SPOOL_DIR') === undefined ? undefined : {
+      dir: opt('TRIBUTARY_SPOOL_DIR')!.replace('{hostname}', hostname()).replace('{index}', String(index)),
+      maxBytes: int('TRIBUTARY_SPOOL_MAX_BYTES', 1_048_576, Number.MAX_SAFE_INTEGER),
+      fsync: oneOf('TRIBUTARY_SPOOL_FSYNC', ['batch', 'none'] as const),
+    },
   };
 }

@@ -46,7 +46,7 @@ export function isReading(item: unknown): item is Reading {
  * @example
  * influxdb({ url: 'http://127.0.0.1:8086', api: 'v1', database: 'telemetry', createDatabase: true })
  */
-export function influxdb(options: InfluxdbOptions): Sink<Reading> {
+export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncoded(encoded: readonly string[]): Promise<WriteResult> } {
   const api = options.api ?? 'v2';
   const target = validate(options, api);
   const batch: BatchPolicy = { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 2, ...options.batch };
@@ -60,6 +60,14 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> {
   const hints: FixHints = api === 'v1'
     ? { unauthorized: 'check the InfluxDB username and password', notFound: `database "${target}" does not exist (CREATE DATABASE "${target}", or set createDatabase)` }
     : { unauthorized: 'check the token and that it may write to the bucket', notFound: `bucket "${target}" or org "${org}" does not exist` };
+  const send = async (encoded: readonly string[]): Promise<WriteResult> => {
+    try {
+      await transport.request(writePath, encoded.join('\n'), sendOptions);
+      return { status: 'delivered' };
+    } catch (error) {
+      return classifyWriteError(error, hints);
+    }
+  };
 
   return {
     name: 'influxdb',
@@ -82,14 +90,9 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> {
         options.log?.warn({ url: options.url, error: (error as Error).message }, 'InfluxDB not reachable at start; writes will retry');
       }
     },
-    async write({ encoded }: Batch<Reading>): Promise<WriteResult> {
-      try {
-        await transport.request(writePath, encoded.join('\n'), sendOptions);
-        return { status: 'delivered' };
-      } catch (error) {
-        return classifyWriteError(error, hints);
-      }
-    },
+    write: ({ encoded }: Batch<Reading>) => send(encoded),
+    /** Writes lines already encoded (a spool's replay): the same request and classification as `write`. */
+    writeEncoded: send,
     async close() {},
   };
 }

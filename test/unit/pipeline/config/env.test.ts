@@ -84,3 +84,16 @@ describe('workerEnv', () => {
     expect(configError({ TRIBUTARY_MQTT_URL: 'http://broker.example' }).message).toContain('http://broker.example');
   });
 });
+
+describe('workerEnv: the local spool', () => {
+  it('is off unless TRIBUTARY_SPOOL_DIR is set; {index} names one directory per worker', () => {
+    expect(workerEnv({}).spool).toBeUndefined();
+    expect(workerEnv({ TRIBUTARY_SPOOL_DIR: '/var/lib/tributary/spool-{index}', TRIBUTARY_WORKER_INDEX: '3' }).spool)
+      .toEqual({ dir: '/var/lib/tributary/spool-3', maxBytes: 1073741824, fsync: 'batch' });
+  });
+
+  it('rejects a bad fsync mode or size, naming the variable', () => {
+    expect(configError({ TRIBUTARY_SPOOL_DIR: '/tmp/s', TRIBUTARY_SPOOL_FSYNC: 'always' }).message).toMatch(/TRIBUTARY_SPOOL_FSYNC.*batch, none/);
+    expect(configError({ TRIBUTARY_SPOOL_DIR: '/tmp/s', TRIBUTARY_SPOOL_MAX_BYTES: '10' }).message).toMatch(/TRIBUTARY_SPOOL_MAX_BYTES/);
+  });
+});
