@@ -1,9 +1,12 @@
-// `npm run bench`: the standard workload (1,000 devices, QoS 1, JSON) through a real Tributary worker
-// into the real InfluxDB, next to the machine's limits measured in the same run.
-//   npm run bench -- [--n 200000] [--runs 3] [--mode drain|live|both]
+// `npm run bench`: the standard workload (1,000 devices, QoS 1) through a real Tributary worker into
+// the real InfluxDB, next to the machine's limits measured in the same run, and optionally the
+// Node-RED peer from ../shared/bench on the same workload.
+//   npm run bench -- [--n 200000] [--runs 3] [--mode drain|live|both] [--formats json,msgpack,protobuf] [--peer]
 import { parseArgs } from 'node:util';
+import type { FleetFormat } from '../examples/fleet-simulator.js';
 import { brokerDrainRate, influxIngestRate } from './lib/limits.js';
 import { median } from './lib/measure.js';
+import { measurePeer, PEER_SCRIPT } from './lib/peer.js';
 import { measureTributary, type E2eResult } from './lib/tributary.js';
 
 const { values: o } = parseArgs({
@@ -11,38 +14,47 @@ const { values: o } = parseArgs({
     n: { type: 'string', default: '200000' },
     runs: { type: 'string', default: '3' },
     mode: { type: 'string', default: 'both' },
+    formats: { type: 'string', default: 'json' },
+    peer: { type: 'boolean', default: false },
   },
 });
 const n = Number(o.n), runs = Number(o.runs);
 const mqttPort = Number(process.env.TRIBUTARY_MQTT_PORT ?? 1884);
 const influx = process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086';
 const modes = o.mode === 'both' ? (['drain', 'live'] as const) : ([o.mode as 'drain' | 'live']);
+const formats = o.formats.split(',') as FleetFormat[];
 const log = (s: string) => console.log(s);
 
-log(`Tributary bench: N=${n} QoS 1 JSON messages, 1,000 devices, ${runs} run(s) per figure (medians)`);
+log(`Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${runs} run(s) per figure (medians)`);
 const drainLimits: number[] = [], ingestLimits: number[] = [];
-const results: Record<string, E2eResult[]> = { drain: [], live: [] };
+const results = new Map<string, E2eResult[]>();
 for (let r = 0; r < runs; r++) {
   drainLimits.push(await brokerDrainRate(mqttPort, n, `benchlimit${process.pid}r${r}`));
   log(`  run ${r + 1}: broker drain to mosquitto_sub ${drainLimits.at(-1)} msg/s`);
   ingestLimits.push(await influxIngestRate(influx, n));
   log(`  run ${r + 1}: InfluxDB ingest (2 writers) ${ingestLimits.at(-1)} points/s`);
-  for (const mode of modes) {
-    const res = await measureTributary({ mqttPort, influx, n, mode }, r);
-    results[mode]!.push(res);
-    log(`  run ${r + 1}: tributary ${mode}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`);
+  for (const format of formats) {
+    for (const mode of modes) {
+      const res = await measureTributary({ mqttPort, influx, n, mode, format }, r);
+      results.set(`${mode} ${format}`, [...(results.get(`${mode} ${format}`) ?? []), res]);
+      log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`);
+    }
   }
 }
+const peer = o.peer ? await measurePeer(n, runs, 'drain') : undefined;
+if (o.peer) log(peer ? `  peer (median of ${runs}): ${peer.line}` : `  peer: not measured (${PEER_SCRIPT} missing or failed)`);
+
 const drainLimit = median(drainLimits), ingestLimit = median(ingestLimits);
 log('');
-log(`limit  broker drain (mosquitto_sub)   ${drainLimit} msg/s`);
-log(`limit  InfluxDB ingest                ${ingestLimit} points/s`);
+log(`limit      broker drain (mosquitto_sub)  ${drainLimit} msg/s`);
+log(`limit      InfluxDB ingest               ${ingestLimit} points/s`);
+if (peer) log(`peer       Node-RED drain (acks on arrival) ${peer.rate} msg/s, rss ${peer.rssMb} MB`);
 let lost = 0;
-for (const mode of modes) {
-  const rs = results[mode]!;
+for (const [key, rs] of results) {
   const rate = median(rs.map((x) => x.rate));
   lost += rs.reduce((a, x) => a + (x.n - x.stored), 0);
-  log(`tributary ${mode.padEnd(5)} ${String(rate).padStart(8)} msg/s  = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest;`
+  const vsPeer = peer && key.startsWith('drain') ? `, ${(rate / peer.rate).toFixed(2)}× Node-RED` : '';
+  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain${vsPeer};`
     + ` peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
 }
 process.exit(lost === 0 ? 0 : 1);

@@ -1,13 +1,21 @@
 // A simulated device fleet publishing the standard workload: topic fleet/site-{s}/dev-{d}/telemetry,
 // body {"ts":<ms>,"temperature":..,"humidity":..,"battery":..,"status":".."}, values deterministic
 // from a seed, ts strictly increasing per device so every message is a distinct point.
+import { fileURLToPath } from 'node:url';
+import { encode as encodeMsgpack } from '@msgpack/msgpack';
 import mqtt from 'mqtt';
+import protobufjs from 'protobufjs';
 
 /** Options of {@link simulateFleet}. */
 export interface FleetOptions {
   readonly url: string;
   /** Messages to publish in all. */
   readonly messages: number;
+  /**
+   * Body encoding, and the topic's last level with it: `json` → `telemetry`, `msgpack` → `packed`,
+   * `protobuf` → `proto` (fleet.Telemetry of schemas/fleet.proto). @defaultValue 'json'
+   */
+  readonly format?: FleetFormat;
   /** First topic level. @defaultValue 'fleet' */
   readonly root?: string;
   /** @defaultValue 1000 */
@@ -38,6 +46,23 @@ export interface FleetOptions {
   readonly shouldStop?: () => boolean;
 }
 
+/** Payload encodings the simulator speaks. */
+export type FleetFormat = 'json' | 'msgpack' | 'protobuf';
+
+const SUFFIX: Record<FleetFormat, string> = { json: 'telemetry', msgpack: 'packed', protobuf: 'proto' };
+
+/** The schema file of the protobuf body. */
+export const FLEET_PROTO = fileURLToPath(new URL('../schemas/fleet.proto', import.meta.url));
+
+function bodyEncoder(format: FleetFormat): (v: { ts: number; temperature: number; humidity: number; battery: number; status: string }) => string | Buffer {
+  if (format === 'msgpack') return (v) => { const u8 = encodeMsgpack(v); return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength); };
+  if (format === 'protobuf') {
+    const type = protobufjs.loadSync(FLEET_PROTO).lookupType('fleet.Telemetry');
+    return (v) => Buffer.from(type.encode(type.fromObject(v)).finish());
+  }
+  return (v) => `{"ts":${v.ts},"temperature":${v.temperature},"humidity":${v.humidity},"battery":${v.battery},"status":"${v.status}"}`;
+}
+
 /** What {@link simulateFleet} published. */
 export interface FleetResult {
   readonly published: number;
@@ -60,8 +85,8 @@ export function seededRandom(seed: number): () => number {
 const STATUSES = ['ok', 'warn', 'alarm', 'low_battery'] as const;
 
 /** The topic of device `d` in a fleet of `devices` over `sites` sites. */
-export function deviceTopic(d: number, devices = 1000, sites = 10, root = 'fleet'): string {
-  return `${root}/site-${Math.floor(d / Math.ceil(devices / sites))}/dev-${d}/telemetry`;
+export function deviceTopic(d: number, devices = 1000, sites = 10, root = 'fleet', format: FleetFormat = 'json'): string {
+  return `${root}/site-${Math.floor(d / Math.ceil(devices / sites))}/dev-${d}/${SUFFIX[format]}`;
 }
 
 /** Publishes the fleet's messages; message i goes to device i mod devices. */
@@ -75,6 +100,9 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
   const [hotFrom, hotTo] = (o.hotDuring ?? [0, 1]).map((f) => f * o.messages) as [number, number];
   for (const d of o.lowBatteryDevices ?? []) baseB[d] = 15;
   const lastTs = new Float64Array(devices);
+  const format = o.format ?? 'json';
+  const encodeBody = bodyEncoder(format);
+  const topics = Array.from({ length: devices }, (_, d) => deviceTopic(d, devices, sites, o.root, format));
   const client = await mqtt.connectAsync(o.url, { clientId: `tributary-sim-${process.pid}-${Date.now() % 1e6}`, clean: true, reconnectPeriod: o.reconnect ? 500 : 0, protocolVersion: 4 });
   client.on('error', () => {}); // with reconnect, connection errors are retried; without, a failed publish says why
   const t0 = Date.now();
@@ -102,15 +130,15 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
     const battery = Math.max(0, Math.min(100, Math.round(baseB[d]! - round * 0.01)));
     const r = rnd();
     const status = STATUSES[r < 0.97 ? 0 : r < 0.99 ? 1 : r < 0.995 ? 2 : 3];
-    let body = `{"ts":${ts},"temperature":${temperature},"humidity":${humidity},"battery":${battery},"status":"${status}"}`;
+    let body = encodeBody({ ts, temperature, humidity, battery, status: status! });
     if (o.malformedShare && rnd() < o.malformedShare) {
-      body = body.slice(0, body.length - 7); // truncated: not JSON
+      body = body.slice(0, body.length - 7); // truncated: undecodable
       malformed++;
     }
     if (qos === 1 && inflight >= window) await new Promise<void>((r2) => (wake = r2));
     if (failed) break;
     inflight++;
-    client.publish(deviceTopic(d, devices, sites, o.root), body, { qos }, acked);
+    client.publish(topics[d]!, body, { qos }, acked);
   }
   while (inflight > 0) await new Promise<void>((r) => (wake = r));
   await client.endAsync();

@@ -1,10 +1,11 @@
 // Tributary end to end: a real worker process (`tributary run examples/fleet.ts`) into InfluxDB.
 import mqtt from 'mqtt';
-import { simulateFleet } from '../../examples/fleet-simulator.js';
+import { simulateFleet, type FleetFormat } from '../../examples/fleet-simulator.js';
 import { cpuSeconds, influxStatement, peakRssMb, startProcess, waitForPoints } from './measure.js';
 
 export interface E2eResult {
   readonly mode: 'drain' | 'live';
+  readonly format: FleetFormat;
   readonly stored: number;
   readonly n: number;
   readonly seconds: number;
@@ -18,6 +19,7 @@ export interface E2eOptions {
   readonly influx: string;
   readonly n: number;
   readonly mode: 'drain' | 'live';
+  readonly format: FleetFormat;
 }
 
 const group = `bench${process.pid}`;
@@ -53,12 +55,12 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   if (o.mode === 'drain') {
     worker.child.kill('SIGTERM');
     await worker.exited;
-    await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n });
+    await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
     worker = await startProcess(process.execPath, args, env, /ready/);
     t0 = Date.now();
   } else {
     t0 = Date.now();
-    await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n });
+    await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
   }
   const pid = worker.child.pid!;
   const cpu0 = o.mode === 'drain' ? cpuSeconds(pid) : 0;
@@ -70,5 +72,5 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   await wipeSession(o.mqttPort);
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   const seconds = (done.at - t0) / 1000;
-  return { mode: o.mode, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)) };
+  return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)) };
 }
