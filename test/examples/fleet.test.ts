@@ -1,6 +1,8 @@
 // How a user tests a pipeline file: the example fleet pipeline, in memory, no services.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pipeline from '../../examples/fleet.js';
+import { encode } from '@msgpack/msgpack';
+import protobufjs from 'protobufjs';
 import { testPipeline, type PipelineHarness } from '../../pipeline/testing.js';
 
 describe('examples/fleet.ts', () => {
@@ -19,6 +21,17 @@ describe('examples/fleet.ts', () => {
     expect(out.deadLetters).toEqual([]);
   });
 
+  it('writes the same line whether the body came as JSON, MessagePack or protobuf', async () => {
+    const body = { ts: 1795315235165, temperature: 19.96, humidity: 47.6, battery: 49, status: 'ok' };
+    const type = protobufjs.loadSync('schemas/fleet.proto').lookupType('fleet.Telemetry');
+    const json = await t.push('fleet/site-3/dev-340/telemetry', JSON.stringify(body));
+    const packed = await t.push('fleet/site-3/dev-340/packed', encode(body));
+    const proto = await t.push('fleet/site-3/dev-340/proto', type.encode(type.fromObject(body)).finish());
+    expect(json.lines).toHaveLength(1);
+    expect(packed.lines).toEqual(json.lines);
+    expect(proto.lines).toEqual(json.lines);
+  });
+
   it('dead-letters what it cannot read, with the reason and the original bytes', async () => {
     const bad = await t.push('fleet/site-3/dev-340/telemetry', '{"temperature": 19.9');
     expect(bad.readings).toEqual([]);
@@ -32,6 +45,6 @@ describe('examples/fleet.ts', () => {
   });
 
   it('refuses a topic the pipeline does not subscribe to', async () => {
-    await expect(t.push('other/site-3/dev-340/telemetry', '{}')).rejects.toThrow(/matches no subscription of the source \(fleet\/\+\/\+\/telemetry\)/);
+    await expect(t.push('other/site-3/dev-340/telemetry', '{}')).rejects.toThrow(/matches no subscription of the source \(fleet\/\+\/\+\/telemetry, fleet\/\+\/\+\/packed, fleet\/\+\/\+\/proto\)/);
   });
 });
