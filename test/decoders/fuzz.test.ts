@@ -17,23 +17,15 @@ import type {
   DeadLetter, DecodedValue, Decoder, MessageHandler, Reading, Sink, Source, SourceMessage, StageContext, Transform, WriteResult,
 } from '../../pipeline/types.js';
 import { toReadings } from '../../transforms/to-readings.js';
+import { seededRandom } from '../../examples/fleet-simulator.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CASES = join(ROOT, 'test/cases/decoders');
 const ITERATIONS = 100_000;
 const SEED = 0x7a1b_2c3d;
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: small, fast, deterministic (the simulator's). */
+const rng = seededRandom;
 
 interface Sample { topic: string; payload: Uint8Array; contentType?: string }
 
