@@ -90,7 +90,8 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let acks: DeferredAcks | undefined;
 
   const subscribe = async (c: MqttClient) => {
-    const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f.topic, { qos: f.qos }])));
+    // retainHandling 1: a subscription that already exists does not get the retained messages again.
+    const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f.topic, { qos: f.qos, rh: 1 }])));
     for (const g of granted) {
       if (g.qos > 2) throw new ConnectError(`broker refused subscription ${g.topic} (reason code ${g.qos})`);
     }
@@ -140,8 +141,9 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         failures = 0;
         log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
         status?.online(c).catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
-        // The first subscription is made by open(); after that, only a lost session needs one.
-        if (connects++ > 0 && !connack.sessionPresent) {
+        // The first subscription is made by open(). After a reconnect, subscribe again even when the
+        // session was resumed: Mosquitto 2.0 restores sessions but not their shared subscriptions.
+        if (connects++ > 0) {
           subscribe(c).catch((error: unknown) => log.error({ error }, 'resubscribe failed'));
         }
       });
