@@ -17,3 +17,8 @@ export class ConnectError extends Error {
     this.name = 'ConnectError';
   }
 }
+
+/** A URL with its credentials hidden (`scheme://***@host/...`), safe for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+}

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import type { Logger } from './types.js';
 
 /** Keys whose values never reach a log line. */
-const SECRET_PATHS = ['password', 'token', 'authorization', '*.password', '*.token', '*.authorization', 'options.password', 'options.token'];
+const SECRET_PATHS = ['password', 'token', 'authorization', 'passphrase', '*.password', '*.token', '*.authorization', '*.passphrase', 'options.password', 'options.token'];
 
 /**
  * A structured JSON logger on stderr (stdout stays free for progress and results).

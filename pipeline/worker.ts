@@ -1,4 +1,5 @@
 import type { PipelineDefinition } from './builder.js';
+import { redactUrl } from './errors.js';
 import type { WorkerEnv } from './config/env.js';
 import { Runtime } from './runtime/runtime.js';
 import type { DeadLetterSink, Logger } from './types.js';
@@ -47,10 +48,6 @@ export async function startWorker(def: PipelineDefinition, options: WorkerOption
   return runtime;
 }
 
-/** Hides credentials in a URL for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
-}
 
 /** The endpoints of `env`, safe to print. */
 export function describeEnv(env: WorkerEnv): Record<string, string> {

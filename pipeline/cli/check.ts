@@ -8,7 +8,7 @@ import type { PipelineDefinition } from '../builder.js';
 import { workerEnv, type WorkerEnv } from '../config/env.js';
 import { ConfigError } from '../errors.js';
 import { testPipeline, type Outputs } from '../testing.js';
-import { redactUrl } from '../worker.js';
+import { redactUrl } from '../errors.js';
 
 const HELP = `Usage: tributary check <pipeline.ts> [--sample topic=payload]... [--samples FILE]
                        [--no-typecheck] [--no-services]

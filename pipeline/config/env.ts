@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
+import type { MqttSecurityInput } from '../ingest/mqtt-security.js';
+import { mqttSecurityEnv } from './security-env.js';
 
 /** The endpoints and identity of one worker, read from the environment. */
 export interface WorkerEnv {
-  readonly mqtt: { readonly url: string; readonly clientId: string; readonly group: string; readonly username?: string; readonly password?: string; readonly inflightWindow: number; readonly protocolVersion: 4 | 5 };
+  readonly mqtt: { readonly url: string; readonly clientId: string; readonly group: string; readonly username?: string; readonly password?: string; readonly inflightWindow: number; readonly protocolVersion: 4 | 5; readonly security: MqttSecurityInput };
   readonly influx: { readonly url: string; readonly api: 'v1' | 'v2'; readonly database?: string; readonly bucket?: string; readonly org?: string; readonly token?: string; readonly username?: string; readonly password?: string; readonly createDatabase: boolean };
   readonly redis: { readonly url: string };
   /** The local durable spool for long outages; undefined when TRIBUTARY_SPOOL_DIR is not set. */
@@ -65,6 +67,8 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
       password: opt('TRIBUTARY_MQTT_PASSWORD'),
       inflightWindow: int('TRIBUTARY_MQTT_INFLIGHT', 1, 65_535),
       protocolVersion: Number(oneOf('TRIBUTARY_MQTT_PROTOCOL', ['4', '5'] as const)) as 4 | 5,
+      // TRIBUTARY_MQTT_CA_FILE, _CERT_FILE, _KEY_FILE, _TLS_INSECURE, _TOKEN_COMMAND, … (config/security-env.ts)
+      security: mqttSecurityEnv(env),
     },
     influx: {
       url: url('TRIBUTARY_INFLUX_URL', /^https?:\/\//, 'http://127.0.0.1:8086'),

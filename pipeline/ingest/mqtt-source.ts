@@ -1,7 +1,9 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { ConfigError, ConnectError } from '../errors.js';
 import type { DecodedValue, Decoder, Logger, MessageHandler, Source } from '../types.js';
+import { finalConnectError, reconnectPolicy } from './connect-errors.js';
 import { DeferredAcks } from './deferred-ack.js';
+import { mqttSecurityOptions, type MqttSecurityInput } from './mqtt-security.js';
 import { presence as makePresence, type PresenceOptions } from './presence.js';
 import { stripShare, topicMatcher } from './topic-filter.js';
 
@@ -28,6 +30,12 @@ export interface MqttSourceOptions<B> {
   readonly protocolVersion?: 4 | 5;
   readonly username?: string;
   readonly password?: string;
+  /**
+   * TLS (CA, client certificate and key) and a token provider refreshed before reconnects, see
+   * `mqttSecurityOptions`; files are read when the source is made. `workerEnv().mqtt.security`
+   * reads them from TRIBUTARY_MQTT_* variables.
+   */
+  readonly security?: MqttSecurityInput;
   /** @defaultValue 30 */
   readonly keepaliveS?: number;
   /** MQTT 5 session expiry; the broker keeps the session (and queues) this long offline. @defaultValue 86400 */
@@ -72,6 +80,9 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
  */
 export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): MqttSource<B> {
   validate(options);
+  const security = mqttSecurityOptions({
+    ...options.security, username: options.username ?? options.security?.username, password: options.password ?? options.security?.password,
+  });
   const log = options.log ?? silent;
   const window = options.inflightWindow ?? 10_000;
   const routes = options.subscribe.map((s) => ({ match: topicMatcher(s.topic), decoder: s.decode as Decoder<DecodedValue> }));
@@ -83,7 +94,6 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let client: MqttClient | undefined;
   let intake = false;
   let closing = false;
-  let failures = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let connects = 0;
   let paused = false;
@@ -111,14 +121,16 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       const clientOptions: IClientOptions = {
         clientId: options.clientId, clean: false, protocolVersion: options.protocolVersion ?? 5,
         keepalive: options.keepaliveS ?? 30, reconnectPeriod: 0, connectTimeout: 10_000,
-        username: options.username, password: options.password, resubscribe: false,
+        resubscribe: false,
         properties: (options.protocolVersion ?? 5) === 5
           ? { sessionExpiryInterval: options.sessionExpiryS ?? 86_400, receiveMaximum: Math.min(window, 65_535) }
           : undefined,
         log: () => {},
         will: status?.will,
       };
-      const c = mqtt.connect(options.url, clientOptions);
+      // TLS files read at start; a token from the provider when there is one
+      const c = mqtt.connect(options.url, { ...clientOptions, ...(await security.connectOptions()) });
+      const policy = reconnectPolicy({ url: options.url, clientId: options.clientId, minDelayMs, maxDelayMs, log });
       client = c;
       acks = new DeferredAcks(c);
       if (paused) acks.pause();
@@ -138,7 +150,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         });
       });
       c.on('connect', (connack) => {
-        failures = 0;
+        policy.connected();
         log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
         status?.online(c).catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
         // The first subscription is made by open(). After a reconnect, subscribe again even when the
@@ -147,17 +159,32 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
           subscribe(c).catch((error: unknown) => log.error({ error }, 'resubscribe failed'));
         }
       });
-      c.on('error', (error) => log.warn({ error: error.message, clientId: options.clientId }, 'broker connection error'));
-      c.on('close', () => {
+      // The policy logs: at once while connected, once per distinct reason while reconnecting.
+      c.on('error', (error) => policy.error(error));
+      const attempt = () => {
         if (closing) return;
-        const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(failures++, 20));
-        const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-        log.warn({ clientId: options.clientId, delayMs, attempt: failures }, 'broker connection closed, reconnecting');
+        security.beforeConnect(c).then( // a fresh token when the current one expires
+          () => { if (!closing) c.reconnect(); },
+          (error: unknown) => { policy.error(error); scheduleReconnect(); },
+        );
+      };
+      const scheduleReconnect = () => {
         clearTimeout(reconnectTimer);
-        reconnectTimer = setTimeout(() => { if (!closing) c.reconnect(); }, delayMs);
+        reconnectTimer = setTimeout(attempt, policy.closed()); // the maximum delay after a final error
+      };
+      c.on('close', () => {
+        // A final error before the first connect (CA, client certificate, credentials): open() rejects.
+        if (closing || (connects === 0 && policy.last?.final)) return;
+        scheduleReconnect();
       });
       intake = true;
-      await waitForFirstConnect(c, options.url, options.connectTimeoutMs ?? 30_000);
+      try {
+        await waitForFirstConnect(c, options.url, options.connectTimeoutMs ?? 30_000);
+      } catch (error) {
+        closing = true; // no reconnect of the client waitForFirstConnect ended
+        clearTimeout(reconnectTimer);
+        throw error;
+      }
       await subscribe(c);
     },
     // Stops reading packets: the broker's sends wait in TCP buffers.
@@ -189,9 +216,10 @@ function waitForFirstConnect(c: MqttClient, url: string, timeoutMs: number): Pro
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new ConnectError(`no connection to the MQTT broker at ${where} within ${timeoutMs} ms`)), timeoutMs);
     const onConnect = () => { cleanup(); resolve(); };
-    const onError = (error: Error & { code?: number | string }) => {
-      // A CONNACK refusal (bad credentials, not authorised) will not fix itself by retrying.
-      if (typeof error.code === 'number') fail(new ConnectError(`the MQTT broker at ${where} refused the connection: ${error.message}`, { cause: error }));
+    const onError = (error: Error) => {
+      // TLS verification, a refused client certificate, refused credentials: retrying will not fix them.
+      const final = finalConnectError(error, url);
+      if (final) fail(final);
     };
     const cleanup = () => { clearTimeout(timer); c.off('connect', onConnect); c.off('error', onError); };
     const fail = (e: Error) => { cleanup(); c.end(true); reject(e); };
