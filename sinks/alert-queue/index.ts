@@ -37,7 +37,7 @@ export interface AlertQueueOptions {
   /**
    * One batch at a time by default: two batches of one worker in flight could reach Redis out of
    * order, and observations older than a series' last one are ignored.
-   * @defaultValue `{ maxItems: 1000, maxBytes: 1 MiB, maxWaitMs: 50, maxConcurrency: 1 }`
+   * @defaultValue `{ maxItems: 5000, maxBytes: 4 MiB, maxWaitMs: 50, maxConcurrency: 1 }`
    */
   readonly batch?: Partial<BatchPolicy>;
   /** Clock of the deadman and the outbox, in ms. @defaultValue Date.now */
@@ -154,7 +154,8 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
 
   return {
     name: 'alert-queue',
-    batch: { maxItems: 1000, maxBytes: 1024 * 1024, maxWaitMs: 50, maxConcurrency: 1, ...options.batch },
+    // Large batches: repeats of a series in one batch are thinned before the script runs.
+    batch: { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 1, ...options.batch },
     keys,
     store,
     accepts: (item): item is Reading => isReading(item) && compiled.some((c) => c.selects(item)),
