@@ -1,4 +1,5 @@
 import { reject } from '../pipeline/stage.js';
+import { perKeyCache } from '../pipeline/cache.js';
 import type { Reading, StageOutput, Transform } from '../pipeline/types.js';
 
 /** Options of {@link parseTopic}. */
@@ -20,11 +21,8 @@ export function parseTopic(pattern: string, options: ParseTopicOptions = {}): Tr
   const multi = levels.at(-1) === '#';
   const fixed = multi ? levels.length - 1 : levels.length;
   const onMismatch = options.onMismatch ?? 'keep';
-  let lastTopic = '';
-  let lastTags: Record<string, string> | undefined;
-
-  const tagsOf = (topic: string): Record<string, string> | undefined => {
-    if (topic === lastTopic) return lastTags;
+  // One parse per topic: a fleet sends from a bounded set of topics (bounded again by the cache).
+  const tagsOf = perKeyCache((topic: string): Record<string, string> | undefined => {
     const parts = topic.split('/');
     let tags: Record<string, string> | undefined = {};
     if (multi ? parts.length < fixed : parts.length !== fixed) tags = undefined;
@@ -33,10 +31,8 @@ export function parseTopic(pattern: string, options: ParseTopicOptions = {}): Tr
       if (name !== undefined) tags[name] = parts[i]!;
       else if (levels[i] !== '+' && levels[i] !== parts[i]) tags = undefined;
     }
-    lastTopic = topic;
-    lastTags = tags;
     return tags;
-  };
+  }, 50_000);
 
   return {
     name: 'parseTopic',

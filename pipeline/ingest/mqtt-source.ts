@@ -5,6 +5,7 @@ import { finalConnectError, reconnectPolicy } from './connect-errors.js';
 import { DeferredAcks } from './deferred-ack.js';
 import { mqttSecurityOptions, type MqttSecurityInput } from './mqtt-security.js';
 import { presence as makePresence, type PresenceOptions } from './presence.js';
+import { perKeyCache } from '../cache.js';
 import { stripShare, topicMatcher } from './topic-filter.js';
 
 /** One subscription: a topic filter and the decoder for what arrives on it. */
@@ -86,6 +87,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   const log = options.log ?? silent;
   const window = options.inflightWindow ?? 10_000;
   const routes = options.subscribe.map((s) => ({ match: topicMatcher(s.topic), decoder: s.decode as Decoder<DecodedValue> }));
+  const routeOf = perKeyCache((topic: string) => routes.find((r) => r.match(topic)));
   const filters = options.subscribe.map((s) => ({
     topic: options.group ? `$share/${options.group}/${stripShare(s.topic)}` : s.topic,
     qos: s.qos ?? 1,
@@ -137,7 +139,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
         const qos = packet.qos;
         if (!intake) return; // not acknowledged: the broker redelivers it to this session later
-        const route = routes.find((r) => r.match(topic));
+        const route = routeOf(topic);
         const settle = qos === 1 ? acks!.hold(packet.messageId!) : noop;
         if (!route) {
           log.warn({ topic }, 'message matched no subscription; left unacknowledged');
