@@ -62,13 +62,25 @@ export async function influxStatement(influx: string, q: string): Promise<void> 
   if (!res.ok) throw new Error(`${q}: ${res.status}`);
 }
 
-/** Polls until `db` holds `n` points; returns the time it got there (or of the last growth) and the count. */
-export async function waitForPoints(influx: string, db: string, n: number, idleMs = 10_000): Promise<{ at: number; count: number }> {
-  let last = -1, lastGrowth = Date.now(), at = Date.now();
+/**
+ * Polls until `db` holds `n` points; returns the time it got there (or of the last growth) and the
+ * count. Shows a live status line on a terminal (`label: count/n`), a plain line every 5 s otherwise.
+ */
+export async function waitForPoints(influx: string, db: string, n: number, idleMs = 10_000, label = db): Promise<{ at: number; count: number }> {
+  const tty = process.stdout.isTTY === true;
+  let last = -1, lastGrowth = Date.now(), at = Date.now(), shownAt = 0;
   for (;;) {
     const count = await countPoints(influx, db);
     if (count !== last) { last = count; lastGrowth = at = Date.now(); }
-    if (count >= n || Date.now() - lastGrowth > idleMs) return { at, count };
+    const now = Date.now();
+    if (now - shownAt >= (tty ? 250 : 5000)) {
+      shownAt = now;
+      process.stdout.write(tty ? `\r\x1b[2K  ${label}: ${count}/${n} points` : `  ${label}: ${count}/${n} points\n`);
+    }
+    if (count >= n || now - lastGrowth > idleMs) {
+      if (tty) process.stdout.write('\r\x1b[2K');
+      return { at, count };
+    }
     await sleep(50);
   }
 }

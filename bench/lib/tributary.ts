@@ -64,7 +64,7 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   }
   const pid = worker.child.pid!;
   const cpu0 = o.mode === 'drain' ? cpuSeconds(pid) : 0;
-  const done = await waitForPoints(o.influx, db, o.n);
+  const done = await waitForPoints(o.influx, db, o.n, 10_000, `tributary ${o.mode} ${o.format}`);
   const cpu = cpuSeconds(pid) - cpu0;
   const rss = peakRssMb(pid);
   worker.child.kill('SIGTERM');

@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { ENV_DEFAULTS } from '../config/env.js';
 import { ConfigError } from '../errors.js';
-import { simulateFleet, type FleetOptions, type FleetResult } from '../../examples/fleet-simulator.js';
+import { simulateFleet, type FleetFormat, type FleetOptions, type FleetResult } from '../../examples/fleet-simulator.js';
+
+const FORMATS: readonly FleetFormat[] = ['json', 'msgpack', 'protobuf'];
 
 const HELP = `Usage: tributary simulate [options]
 
@@ -17,7 +19,7 @@ Options:
   --messages N       stop after N messages
   --duration-s S     stop after S seconds
   --qos 0|1          publish QoS (default 1)
-  --format json      payload format; only json for now (msgpack and protobuf may come later)
+  --format F         json (…/telemetry), msgpack (…/packed) or protobuf (…/proto, schemas/fleet.proto)
   --anomalies F      share of devices that run hot, 0..1 (temperature +15 °C; default 0)
   --malformed F      share of messages that are truncated, invalid JSON, 0..1 (default 0); they become dead letters
   --root NAME        first topic level (default $FLEET_TOPIC_ROOT or fleet)
@@ -30,7 +32,7 @@ export interface SimulateSettings {
   readonly fleet: Omit<FleetOptions, 'onProgress' | 'shouldStop'>;
   /** Stop after this long, when set. */
   readonly durationMs?: number;
-  readonly format: 'json';
+  readonly format: FleetFormat;
   readonly help: boolean;
 }
 
@@ -67,7 +69,8 @@ export function parseSimulateArgs(args: readonly string[], env: NodeJS.ProcessEn
     if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new ConfigError(`--${name}`, `a number ${min}..${max}`, v);
     return n;
   };
-  if (values.format !== 'json') throw new ConfigError('--format', 'json (the only format the simulator publishes for now)', values.format);
+  if (!FORMATS.includes(values.format as FleetFormat)) throw new ConfigError('--format', FORMATS.join(', '), values.format);
+  const format = values.format as FleetFormat;
   const qos = int('qos', values.qos, 0, 1) as 0 | 1;
   const devices = int('devices', values.devices, 1, 10_000_000);
   const sites = int('sites', values.sites, 1, devices);
@@ -87,9 +90,10 @@ export function parseSimulateArgs(args: readonly string[], env: NodeJS.ProcessEn
       seed: int('seed', values.seed, 0, 2 ** 32 - 1),
       malformedShare: num('malformed', values.malformed, 0, 1),
       hotDevices: hotDevices(devices, anomalies),
+      format,
     },
     durationMs: values['duration-s'] === undefined ? undefined : num('duration-s', values['duration-s'], 0.001, 31_536_000) * 1000,
-    format: 'json',
+    format,
     help: values.help,
   };
 }

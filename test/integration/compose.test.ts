@@ -135,11 +135,12 @@ describe('docker-compose.yml', () => {
     const settings = parseSimulateArgs(args, envOf(compose.services.simulator!));
     expect(settings.fleet.devices).toBe(1000);
     expect(settings.fleet.url).toBe('mqtt://mosquitto:1883');
-    expect(() => parseSimulateArgs(['--format', 'protobuf'])).toThrow(/--format/);
+    expect(parseSimulateArgs(['--format', 'protobuf']).fleet.format).toBe('protobuf');
+    expect(() => parseSimulateArgs(['--format', 'xml'])).toThrow(/--format: expected json, msgpack, protobuf/);
     const help: string[] = [];
     const out = { isTTY: false, write: (s: string) => { help.push(s); return true; } } as unknown as NodeJS.WriteStream;
     expect(await simulateCommand(['--help'], out)).toBe(0);
-    expect(help.join('')).toMatch(/--format json/);
+    expect(help.join('')).toMatch(/--format F\s+json .*msgpack .*protobuf/);
   });
 
   it('installs dependencies once, before the containers that need them', () => {

@@ -22,14 +22,14 @@ export class FakeSource implements Source<unknown> {
   async close(): Promise<void> { this.closed = true; }
 
   /** Delivers one message; returns its id. */
-  send(payload: string | Uint8Array, opts: { topic?: string; qos?: 0 | 1 | 2 } = {}): number {
+  send(payload: string | Uint8Array, opts: { topic?: string; qos?: 0 | 1 | 2; retain?: boolean } = {}): number {
     const id = this.nextId++;
     this.settles.set(id, 0);
     const message: SourceMessage = {
       topic: opts.topic ?? 'fleet/site-1/dev-1/telemetry',
       payload: typeof payload === 'string' ? new TextEncoder().encode(payload) : payload,
       qos: opts.qos ?? 1,
-      retain: false,
+      retain: opts.retain ?? false,
       receivedAtMs: 1_700_000_000_000,
       decoder: json(),
       settle: () => {

@@ -191,3 +191,21 @@ describe('Runtime bounds and shutdown', () => {
     expect(sink.writes).toBe(writes);
   });
 });
+
+describe('Runtime: retained deletions', () => {
+  it('settles an empty retained message (a deletion on the broker) without a reading or a dead letter', async () => {
+    const source = new FakeSource();
+    const sink = fakeSink('readings', (_i: unknown): _i is unknown => true);
+    const dead = fakeDeadLetters();
+    const runtime = new Runtime({ source, stages: [], sinks: [sink], deadLetters: dead, log: silentLogger });
+    await runtime.start();
+    const id = source.send(new Uint8Array(0), { retain: true });
+    expect(source.settled(id)).toBe(1);
+    expect(runtime.stats.retainedDeletions).toBe(1);
+    const empty = source.send(new Uint8Array(0)); // not retained: an empty payload is a decode error
+    await waitFor(() => source.settled(empty) === 1);
+    expect(dead.delivered.map((d) => d.code)).toEqual(['decode_error']);
+    expect(sink.delivered).toEqual([]);
+    await runtime.stop();
+  });
+});
