@@ -1,7 +1,8 @@
 // `npm run bench`: the standard workload (1,000 devices, QoS 1) through a real Tributary worker into
 // the real InfluxDB, next to the machine's limits measured in the same run, and optionally the
 // Node-RED peer from ../shared/bench on the same workload.
-//   npm run bench -- [--n 200000] [--runs 3] [--mode drain|live|both] [--formats json,msgpack,protobuf] [--peer]
+//   npm run bench -- [--n 200000] [--runs 3] [--mode drain|live|both] [--formats json,msgpack,protobuf] [--workers 1] [--peer]
+// (peak RSS and CPU per message are summed over the workers)
 import { parseArgs } from 'node:util';
 import type { FleetFormat } from '../examples/fleet-simulator.js';
 import { brokerDrainRate, influxIngestRate } from './lib/limits.js';
@@ -16,16 +17,17 @@ const { values: o } = parseArgs({
     mode: { type: 'string', default: 'both' },
     formats: { type: 'string', default: 'json' },
     peer: { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
   },
 });
-const n = Number(o.n), runs = Number(o.runs);
+const n = Number(o.n), runs = Number(o.runs), workers = Number(o.workers);
 const mqttPort = Number(process.env.TRIBUTARY_MQTT_PORT ?? 1884);
 const influx = process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086';
 const modes = o.mode === 'both' ? (['drain', 'live'] as const) : ([o.mode as 'drain' | 'live']);
 const formats = o.formats.split(',') as FleetFormat[];
 const log = (s: string) => console.log(s);
 
-log(`Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${runs} run(s) per figure (medians)`);
+log(`Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${workers} worker(s), ${runs} run(s) per figure (medians)`);
 const drainLimits: number[] = [], ingestLimits: number[] = [];
 const results = new Map<string, E2eResult[]>();
 for (let r = 0; r < runs; r++) {
@@ -35,7 +37,7 @@ for (let r = 0; r < runs; r++) {
   log(`  run ${r + 1}: InfluxDB ingest (2 writers) ${ingestLimits.at(-1)} points/s`);
   for (const format of formats) {
     for (const mode of modes) {
-      const res = await measureTributary({ mqttPort, influx, n, mode, format }, r);
+      const res = await measureTributary({ mqttPort, influx, n, mode, format, workers }, r);
       results.set(`${mode} ${format}`, [...(results.get(`${mode} ${format}`) ?? []), res]);
       log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`);
     }

@@ -20,56 +20,67 @@ export interface E2eOptions {
   readonly n: number;
   readonly mode: 'drain' | 'live';
   readonly format: FleetFormat;
+  /** Worker processes in the share group. */
+  readonly workers: number;
 }
 
 const group = `bench${process.pid}`;
-const clientId = `${group}-0`;
+const clientIds = (workers: number) => Array.from({ length: workers }, (_, i) => `${group}-${i}`);
 
-function workerEnv(o: E2eOptions, db: string, root: string): NodeJS.ProcessEnv {
+function workerEnv(o: E2eOptions, db: string, root: string, index: number): NodeJS.ProcessEnv {
   return {
     ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
-    TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_CLIENT_ID: clientId,
+    TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_CLIENT_ID: '',
     FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: 'error', TRIBUTARY_MQTT_INFLIGHT: '10000',
   };
 }
 
-async function wipeSession(mqttPort: number): Promise<void> {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
-  await c.endAsync();
+async function wipeSessions(mqttPort: number, workers: number): Promise<void> {
+  for (const clientId of clientIds(workers)) {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+    await c.endAsync();
+  }
+}
+
+/** `workers` worker processes in one share group, as `tributary run --workers N` starts them. */
+async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Array<Awaited<ReturnType<typeof startProcess>>>> {
+  const args = ['bin/tributary.mjs', 'run', 'examples/fleet.ts'];
+  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(process.execPath, args, workerEnv(o, db, root, i), /ready/)));
+}
+
+async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {
+  for (const w of workers) w.child.kill('SIGTERM');
+  await Promise.all(workers.map((w) => w.exited));
 }
 
 /**
- * Drain mode: the worker's persistent session is created, the worker stopped, N messages queued
- * by the broker, then the worker started again and timed until InfluxDB holds N points.
- * Live mode: the worker runs while the simulator publishes N as fast as the broker takes them.
+ * Drain mode: the workers' persistent sessions are created, the workers stopped, N messages queued
+ * by the broker, then the workers started again and timed until InfluxDB holds N points.
+ * Live mode: the workers run while the simulator publishes N as fast as the broker takes them.
  */
 export async function measureTributary(o: E2eOptions, run: number): Promise<E2eResult> {
   const db = `bench_tributary_${process.pid}_${run}`;
   const root = `bench${process.pid}r${run}`;
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
-  await wipeSession(o.mqttPort);
-  const env = workerEnv(o, db, root);
-  const args = ['bin/tributary.mjs', 'run', 'examples/fleet.ts'];
-  let worker = await startProcess(process.execPath, args, env, /ready/);
+  await wipeSessions(o.mqttPort, o.workers);
+  let workers = await startWorkers(o, db, root);
   let t0: number;
   if (o.mode === 'drain') {
-    worker.child.kill('SIGTERM');
-    await worker.exited;
+    await stopWorkers(workers);
     await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
-    worker = await startProcess(process.execPath, args, env, /ready/);
+    workers = await startWorkers(o, db, root);
     t0 = Date.now();
   } else {
     t0 = Date.now();
     await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
   }
-  const pid = worker.child.pid!;
-  const cpu0 = o.mode === 'drain' ? cpuSeconds(pid) : 0;
+  const pids = workers.map((w) => w.child.pid!);
+  const cpu0 = o.mode === 'drain' ? pids.reduce((a, p) => a + cpuSeconds(p), 0) : 0;
   const done = await waitForPoints(o.influx, db, o.n, 10_000, `tributary ${o.mode} ${o.format}`);
-  const cpu = cpuSeconds(pid) - cpu0;
-  const rss = peakRssMb(pid);
-  worker.child.kill('SIGTERM');
-  await worker.exited;
-  await wipeSession(o.mqttPort);
+  const cpu = pids.reduce((a, p) => a + cpuSeconds(p), 0) - cpu0;
+  const rss = pids.reduce((a, p) => a + peakRssMb(p), 0);
+  await stopWorkers(workers);
+  await wipeSessions(o.mqttPort, o.workers);
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   const seconds = (done.at - t0) / 1000;
   return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)) };
