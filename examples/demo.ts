@@ -1,6 +1,8 @@
 // `npm run demo`: a simulated fleet of 1,000 devices → two pipeline workers in one share group →
 // InfluxDB (and dead letters in Redis), with a live status line, then a summary read back from InfluxDB.
 import { Redis } from 'ioredis';
+import mqtt from 'mqtt';
+import { Queue } from 'bullmq';
 import { createLogger, Runtime, workerEnv } from '../pipeline/index.js';
 import { listDeadLetters } from '../sinks/index.js';
 import { summarizeAlerts } from './fleet-alerts.js';
@@ -12,6 +14,8 @@ const WORKERS = 2;
 process.env.TRIBUTARY_INFLUX_DATABASE ??= 'fleet_demo';
 process.env.TRIBUTARY_GROUP ??= 'demo';
 process.env.TRIBUTARY_LOG_LEVEL ??= 'warn';
+process.env.FLEET_ALERT_QUEUE ??= 'demo-alerts';
+const alertQueueName = process.env.FLEET_ALERT_QUEUE;
 const env = workerEnv();
 const log = createLogger();
 const startedAt = Date.now();
@@ -26,6 +30,31 @@ async function startWorker(index: number): Promise<Runtime> {
   return runtime;
 }
 
+/** Each demo run starts with no alert state or jobs in its own queue (never the production 'alerts'). */
+async function resetAlerts(): Promise<void> {
+  const redis = new Redis(env.redis.url, { maxRetriesPerRequest: null });
+  await new Queue(alertQueueName, { connection: redis }).obliterate({ force: true });
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `tributary:alerts:{${alertQueueName}}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+// The demo's workers use persistent sessions, as real workers do. Between demo runs those sessions
+// would queue everything published on fleet/... for the next run, so the demo starts and ends
+// with them discarded.
+const clientIds = Array.from({ length: WORKERS }, (_, i) => `${env.mqtt.group}-${i}`);
+async function discardSessions(): Promise<void> {
+  for (const clientId of clientIds) {
+    const c = await mqtt.connectAsync(env.mqtt.url, { clientId, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+    await c.endAsync();
+  }
+}
+await discardSessions();
+await resetAlerts();
 const workers: Runtime[] = [];
 for (let i = 0; i < WORKERS; i++) workers.push(await startWorker(i));
 const sum = (f: (r: Runtime) => number) => workers.reduce((a, r) => a + f(r), 0);
@@ -48,6 +77,7 @@ const sent = await simulateFleet({
   hotDevices: [17, 342, 808], hotDuring: [0.2, 0.6], lowBatteryDevices: [123, 654],
 });
 const drained = await Promise.all(workers.map((w) => w.stop(15_000)));
+await discardSessions();
 clearInterval(ticker);
 if (tty) process.stdout.write('\n');
 
@@ -61,7 +91,7 @@ const stored = (perSite.results[0]?.series ?? []).map((s) => ({ site: s.tags?.si
 const total = stored.reduce((a, s) => a + s.points, 0);
 const redis = new Redis(env.redis.url);
 const letters = (await listDeadLetters(redis, 'tributary:dead-letters', 100_000)).filter((l) => l.letter.receivedAtMs >= startedAt);
-const alerts = await summarizeAlerts(redis, process.env.FLEET_ALERT_QUEUE ?? 'alerts', { sinceMs: startedAt });
+const alerts = await summarizeAlerts(redis, alertQueueName, { sinceMs: startedAt });
 redis.disconnect();
 
 console.log(`\nPublished ${sent.published} messages (${sent.malformed} malformed on purpose) in ${(sent.elapsedMs / 1000).toFixed(1)} s.`);
@@ -69,7 +99,7 @@ console.log(`Read back from InfluxDB: ${total} points in "${env.influx.database}
 for (const s of stored.sort((a, b) => a.site.localeCompare(b.site, undefined, { numeric: true }))) console.log(`  ${s.site.padEnd(8)} ${s.points}`);
 console.log(`Dead letters (Redis stream tributary:dead-letters): ${letters.length}${letters[0] ? `, e.g. ${letters[0].letter.code}: ${letters[0].letter.reason}` : ''}`);
 const perRule = (c: { byRule: Readonly<Record<string, number>> }) => Object.entries(c.byRule).map(([r, n]) => `${r} ${n}`).join(', ') || 'none';
-console.log(`Alerts (BullMQ queue "${process.env.FLEET_ALERT_QUEUE ?? 'alerts'}"): fired ${alerts.fired.total} (${perRule(alerts.fired)}), resolved ${alerts.resolved.total} (${perRule(alerts.resolved)}), still firing ${alerts.stillFiring.length}`);
+console.log(`Alerts (BullMQ queue "${alertQueueName}"): fired ${alerts.fired.total} (${perRule(alerts.fired)}), resolved ${alerts.resolved.total} (${perRule(alerts.resolved)}), still firing ${alerts.stillFiring.length}`);
 for (const name of alerts.stillFiring.slice(0, 5)) console.log(`  still firing: ${name}`);
 const ok = drained.every(Boolean) && total + letters.length === sent.published;
 console.log(ok ? 'Every message is accounted for: stored as a point or kept as a dead letter.' : `MISMATCH: ${sent.published} published, ${total} stored, ${letters.length} dead letters`);
