@@ -20,11 +20,13 @@ describe('tributary dead-letters', () => {
       code: 'decode_error', reason: 'invalid JSON: Unexpected end of JSON input', stage: 'decode:json',
       topic, qos: 1, receivedAtMs: 1700000000000, payload,
     }));
+    await redis.xadd(stream, '*', 'letter', 'not a dead letter'); // written by something else
     const env = { ...process.env, TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_REDIS_URL: REDIS_URL };
     const listed = await run(process.execPath, ['bin/tributary.mjs', 'dead-letters', 'list', '--stream', stream], { env });
     expect(listed.stdout).toContain(`decode_error [decode:json] ${topic}: invalid JSON`);
     expect(listed.stdout).toContain(JSON.stringify(payload.toString()));
-    expect(listed.stdout).toMatch(/1 dead letter\(s\) shown/);
+    expect(listed.stdout).toMatch(/unreadable \[store\] : stream entry is not a Tributary dead letter/);
+    expect(listed.stdout).toMatch(/2 dead letter\(s\) shown/);
 
     const sub = await mqtt.connectAsync(MQTT_URL, { clientId: uniqueName('sub'), reconnectPeriod: 0 });
     const received: Buffer[] = [];
@@ -34,7 +36,8 @@ describe('tributary dead-letters', () => {
     expect(replayed.stdout).toContain('replayed 1 dead letter(s)');
     expect(await waitFor(() => received.length === 1, 5000, 20)).toBe(true);
     expect(received[0]!.equals(payload)).toBe(true);
-    expect(await redis.xlen(stream)).toBe(0);
+    expect(await redis.xlen(stream)).toBe(1); // the foreign entry is left for a person to look at
+    await redis.del(stream);
     await sub.endAsync();
   });
 
