@@ -57,15 +57,12 @@ const connectLikeSource: Connect = async (url, input, log = recordingLogger(), d
   return track({ client: () => c, close });
 };
 
-/** The same through mqttSource (`security` added without depending on MqttSourceOptions having it yet). */
+/** The same through mqttSource. */
 const connectMqttSource: Connect = async (url, security, log, reconnect) => {
-  const s = mqttSource({ url, clientId: uniqueName('security-src'), subscribe: [{ topic: 'security/test', decode: json() }], log, reconnect, ...{ security } });
+  const s = mqttSource({ url, clientId: uniqueName('security-src'), subscribe: [{ topic: 'security/test', decode: json() }], log, reconnect, security });
   await s.open(() => {}).catch(async (error: unknown) => { await s.close(); throw error; });
   return track({ client: () => s.client, close: () => s.close() });
 };
-/** True once mqtt-source.ts builds its client with mqttSecurityOptions, and workerEnv reads the security variables. */
-const uses = (file: string, call: string) => readFileSync(new URL(`../../pipeline/${file}`, import.meta.url), 'utf8').includes(call);
-const [SOURCE_WIRED, ENV_WIRED] = [uses('ingest/mqtt-source.ts', 'mqttSecurityOptions('), uses('config/env.ts', 'mqttSecurityEnv(')];
 
 let pki: Pki;
 const brokers: Broker[] = [];
@@ -81,10 +78,10 @@ const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('connect
 const warnings = (log: { lines: string[] }, text: string) => log.lines.filter((l) => l.includes('"level":"warn"') && l.includes(text));
 
 describe.each([
-  ['a client built like mqttSource (connectLikeSource)', connectLikeSource, false],
-  ['mqttSource (skipped until mqtt-source.ts is wired)', connectMqttSource, !SOURCE_WIRED],
-] as const)('through %s', (_name, connect, skip) => {
-  it.skipIf(skip)('mqtts: connects with the right CA; a broker certificate from another CA, or for another host, fails at once', async () => {
+  ['a client built like mqttSource (connectLikeSource)', connectLikeSource],
+  ['mqttSource', connectMqttSource],
+] as const)('through %s', (_name, connect) => {
+  it('mqtts: connects with the right CA; a broker certificate from another CA, or for another host, fails at once', async () => {
     const b = await broker({ pki });
     expect(b.config).toMatch(new RegExp(`^listener ${b.port} 127\\.0\\.0\\.1$`, 'm'));
     expect(b.config.match(/^listener /gm)).toHaveLength(1); // loopback only
@@ -96,7 +93,7 @@ describe.each([
     expect(b.connections() - before).toBe(2); // one attempt each
   });
 
-  it.skipIf(skip)('mutual TLS: a valid client certificate (also with an encrypted key) connects; expired, foreign and missing ones are refused clearly', async () => {
+  it('mutual TLS: a valid client certificate (also with an encrypted key) connects; expired, foreign and missing ones are refused clearly', async () => {
     const b = await broker({ pki, requireCertificate: true });
     await connect(b.url, { caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey });
     await connect(b.url, { caFile: pki.ca, certFile: pki.encryptedClientCert, keyFile: pki.encryptedClientKey, keyPassphrase: KEY_PASSPHRASE });
@@ -110,7 +107,7 @@ describe.each([
     expect(b.connections() - before).toBe(3);
   });
 
-  it.skipIf(skip)('password: the right one connects; a wrong one fails at start after one attempt, without echoing it', async () => {
+  it('password: the right one connects; a wrong one fails at start after one attempt, without echoing it', async () => {
     const b = await broker({ pki, users: { ingest: 'right-password-1' } });
     await connect(b.url, { caFile: pki.ca, username: 'ingest', password: 'right-password-1' });
     const before = b.connections();
@@ -121,7 +118,7 @@ describe.each([
     expect(b.connections() - before).toBe(1);
   });
 
-  it.skipIf(skip)('tokens: a new one (TRIBUTARY_MQTT_TOKEN_COMMAND) before reconnecting once it expires; a refused one retried at the maximum delay, logged once', async () => {
+  it('tokens: a new one (TRIBUTARY_MQTT_TOKEN_COMMAND) before reconnecting once it expires; a refused one retried at the maximum delay, logged once', async () => {
     const now = Math.floor(Date.now() / 1000);
     const [tokenA, tokenB] = [signJwt({ sub: 'ingest', exp: now + 2 }), signJwt({ sub: 'ingest', exp: now + 3600 })];
     const b = await broker({ pki, users: { ingest: tokenA } });
@@ -183,13 +180,11 @@ describe('secrets stay out of errors and logs', () => {
   it('a worker process with MQTT, InfluxDB and Redis secrets prints none of them, even on errors, and listens on no socket', async () => {
     const secrets = { mqtt: 'mqtt-secret-8f2a', influx: 'influx-secret-4c1d', redis: 'redis-secret-9e7b' };
     // Once wired: mutual TLS with an encrypted key from TRIBUTARY_MQTT_*; before, the CA comes from NODE_EXTRA_CA_CERTS.
-    const mtls = SOURCE_WIRED && ENV_WIRED;
-    const b = await broker({ pki, requireCertificate: mtls, users: { worker: secrets.mqtt, publisher: 'publisher-pass' } });
+    const b = await broker({ pki, requireCertificate: true, users: { worker: secrets.mqtt, publisher: 'publisher-pass' } });
     const [redis, influx] = [await startRedis(secrets.redis), await fakeInflux('ok')];
     const name = uniqueName('security');
     const run = (password: string) => startWorkerProcess({
-      ...(mtls ? { TRIBUTARY_MQTT_CA_FILE: pki.ca, TRIBUTARY_MQTT_CERT_FILE: pki.encryptedClientCert, TRIBUTARY_MQTT_KEY_FILE: pki.encryptedClientKey, TRIBUTARY_MQTT_KEY_PASSPHRASE: KEY_PASSPHRASE }
-        : { NODE_EXTRA_CA_CERTS: pki.ca }),
+      TRIBUTARY_MQTT_CA_FILE: pki.ca, TRIBUTARY_MQTT_CERT_FILE: pki.encryptedClientCert, TRIBUTARY_MQTT_KEY_FILE: pki.encryptedClientKey, TRIBUTARY_MQTT_KEY_PASSPHRASE: KEY_PASSPHRASE,
       TRIBUTARY_MQTT_URL: b.url, TRIBUTARY_MQTT_USERNAME: 'worker', TRIBUTARY_MQTT_PASSWORD: password,
       TRIBUTARY_INFLUX_URL: influx.url, TRIBUTARY_INFLUX_DATABASE: name, TRIBUTARY_INFLUX_USERNAME: 'writer', TRIBUTARY_INFLUX_PASSWORD: secrets.influx,
       TRIBUTARY_REDIS_URL: `redis://:${secrets.redis}@127.0.0.1:${redis.port}`, TRIBUTARY_GROUP: name, FLEET_TOPIC_ROOT: name, TRIBUTARY_LOG_LEVEL: 'debug',
@@ -214,8 +209,8 @@ describe('secrets stay out of errors and logs', () => {
       expect(await refusedAtStart.exited).not.toBe(0);
       const output = worker.output() + refusedAtStart.output();
       expect(output).toMatch(/not authorized/i);
-      if (SOURCE_WIRED) expect(worker.output().match(/"level":40[^\n]*not authorized/g)).toHaveLength(1); // not once per attempt
-      for (const secret of [...Object.values(secrets), ...(mtls ? [KEY_PASSPHRASE] : []), 'wrong-secret-3a1f', Buffer.from(`writer:${secrets.influx}`).toString('base64')]) {
+      expect(worker.output().match(/"level":40[^\n]*not authorized/g)).toHaveLength(1); // not once per attempt
+      for (const secret of [...Object.values(secrets), KEY_PASSPHRASE, 'wrong-secret-3a1f', Buffer.from(`writer:${secrets.influx}`).toString('base64')]) {
         expect(output).not.toContain(secret);
       }
     } finally {
