@@ -164,12 +164,24 @@ export interface Sink<T> {
   accepts(item: unknown): item is T;
   /** Encodes one item; the runtime sizes batches by the encoding's length. */
   encode(item: T): string;
-  /** Connects; throws with a clear message when the destination is unusable. */
-  open(): Promise<void>;
+  /**
+   * Connects; throws with a clear message when the destination is unusable. `flow` tells how long
+   * the pipeline has been flowing freely, for decisions that read silence as news (a deadman).
+   */
+  open(flow?: PipelineFlow): Promise<void>;
   /** Writes one batch. Expected failures are returned, not thrown. */
   write(batch: Batch<T>): Promise<WriteResult>;
   /** Releases connections. */
   close(): Promise<void>;
+}
+
+/**
+ * The runtime's view of its own intake, for sinks: silence means something only while the source
+ * is connected and intake is not paused for backpressure.
+ */
+export interface PipelineFlow {
+  /** Ms since the source (re)connected or intake resumed, whichever is later; 0 while either is not the case. */
+  flowingForMs(): number;
 }
 
 /** A message the runtime could not deliver, with why, and the original bytes. */
@@ -232,6 +244,8 @@ export interface Source<Body = DecodedValue> {
   resume?(): void;
   /** Stops intake: no new messages after this resolves; held messages may still settle. */
   stopIntake(): Promise<void>;
+  /** When the current connection was made (ms, the runtime's clock); `undefined` while disconnected. Absent: always connected. */
+  connectedSinceMs?(): number | undefined;
   /** Disconnects, after the runtime has settled what it could. */
   close(): Promise<void>;
 }

@@ -3,14 +3,14 @@
 import { simulateFleet } from '../../examples/fleet-simulator.js';
 import { influxStatement, run } from './measure.js';
 
-/** N QoS 1 messages queued for an offline persistent session, then drained by mosquitto_sub. */
+/** N QoS 1 messages queued for an offline persistent session, then drained by mosquitto_sub (output discarded). */
 export async function brokerDrainRate(mqttPort: number, n: number, root: string): Promise<number> {
   const id = `bench-drain-${process.pid}`;
   const base = ['-h', '127.0.0.1', '-p', String(mqttPort), '-i', id, '-q', '1', '-t', `${root}/#`];
   await run('mosquitto_sub', [...base, '-c', '-E']);
   await simulateFleet({ url: `mqtt://127.0.0.1:${mqttPort}`, root, messages: n });
   const t0 = Date.now();
-  await run('mosquitto_sub', [...base, '-c', '-C', String(n)]);
+  await run('mosquitto_sub', [...base, '-c', '-C', String(n)], process.env, true);
   const rate = Math.round((n * 1000) / (Date.now() - t0));
   await run('mosquitto_sub', [...base, '-E']); // clean session: wipe it
   return rate;

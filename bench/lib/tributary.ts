@@ -44,7 +44,9 @@ async function wipeSessions(mqttPort: number, workers: number): Promise<void> {
 
 /** `workers` worker processes in one share group, as `tributary run --workers N` starts them. */
 async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Array<Awaited<ReturnType<typeof startProcess>>>> {
-  const args = ['bin/tributary.mjs', 'run', 'examples/fleet.ts'];
+  // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts'];
   return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(process.execPath, args, workerEnv(o, db, root, i), /ready/)));
 }
 

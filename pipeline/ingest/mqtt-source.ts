@@ -98,6 +98,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let closing = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let connects = 0;
+  let connectedAt: number | undefined;
   let paused = false;
   let acks: DeferredAcks | undefined;
 
@@ -152,6 +153,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         });
       });
       c.on('connect', (connack) => {
+        connectedAt = Date.now();
         policy.connected();
         log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
         status?.online(c).catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
@@ -175,6 +177,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         reconnectTimer = setTimeout(attempt, policy.closed()); // the maximum delay after a final error
       };
       c.on('close', () => {
+        connectedAt = undefined;
         // A final error before the first connect (CA, client certificate, credentials): open() rejects.
         if (closing || (connects === 0 && policy.last?.final)) return;
         scheduleReconnect();
@@ -198,6 +201,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       paused = false;
       acks?.resume();
     },
+    connectedSinceMs: () => connectedAt,
     async stopIntake() {
       intake = false;
     },

@@ -1,5 +1,5 @@
 import type {
-  DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, Rejection, Retention, Sink, Source, SourceMessage, StageContext,
+  DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, PipelineFlow, Rejection, Retention, Sink, Source, SourceMessage, StageContext,
   StageOutput, Transform,
 } from '../types.js';
 import { MessageContext, retention, type RetentionOf } from './context.js';
@@ -50,6 +50,16 @@ export class Runtime {
   private lastArrivalMs = 0;
   private running = false;
   private paused = false;
+  private resumedAtMs = 0;
+  /** For sinks: how long intake has been flowing freely (connected, not paused). */
+  readonly flow: PipelineFlow = {
+    flowingForMs: () => {
+      if (this.paused || !this.running) return 0;
+      const connectedSince = this.opts.source.connectedSinceMs ? this.opts.source.connectedSinceMs() : this.resumedAtMs;
+      if (connectedSince === undefined) return 0;
+      return Math.max(0, this.clock() - Math.max(connectedSince, this.resumedAtMs));
+    },
+  };
 
   constructor(private readonly opts: RuntimeOptions) {
     const retry = opts.retry ?? defaultRetryPolicy;
@@ -78,8 +88,9 @@ export class Runtime {
   async start(): Promise<void> {
     for (const [index, stage] of this.opts.stages.entries()) await stage.open?.({ emit: (items, retained) => this.emitLater(index, items, retained) });
     await this.opts.deadLetters.open();
-    for (const sink of this.opts.sinks) await sink.open();
+    for (const sink of this.opts.sinks) await sink.open(this.flow);
     this.running = true;
+    this.resumedAtMs = this.clock();
     const idleMs = this.opts.idleFlushMs ?? 0;
     if (idleMs > 0) {
       this.idleTimer = setInterval(() => {
@@ -124,6 +135,7 @@ export class Runtime {
   private setPaused(paused: boolean): void {
     this.paused = paused;
     this.stats.pauses += paused ? 1 : 0;
+    if (!paused) this.resumedAtMs = this.clock();
     if (paused) this.opts.source.pause?.();
     else this.opts.source.resume?.();
     this.opts.log.debug({ unsettled: this.stats.unsettled, max: this.maxUnsettled }, paused ? 'backpressure: intake paused' : 'backpressure: intake resumed');
