@@ -7,27 +7,28 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
  */
 const DEFER_PUBACK = Object.freeze(new Error('tributary: PUBACK deferred until the message settled'));
 
-interface Held {
-  readonly messageId: number;
-  readonly epoch: number;
-  settled: boolean;
-}
-
 /**
  * Deferred PUBACKs for QoS 1 messages on one mqtt.js client — the only file that touches mqtt.js
- * internals (`handleMessage` and the private `_sendPacket`). mqtt is pinned to a minor version and
+ * internals (`handleMessage` and the client's socket). mqtt is pinned to a minor version and
  * `test/integration/deferred-ack.test.ts` fails against the real broker if an upgrade breaks this.
  *
  * Rules (MQTT 3.1.1 §4.6, MQTT 5 §4.6): PUBACKs go out in the order the PUBLISHes arrived, only on
  * the connection the message came in on. Each (re)connection starts a new epoch; messages held
  * from an earlier epoch are forgotten, and the broker redelivers them (DUP=1) on the resumed session.
+ *
+ * Held messages live in a ring of packet ids and settled flags indexed by arrival number: no
+ * object per message, and a run of settled messages is acknowledged with one socket write.
  */
 export class DeferredAcks {
   private epoch = 0;
-  private queue: Held[] = [];
+  private ids = new Uint16Array(1024);
+  private settledFlags = new Uint8Array(1024);
+  /** Arrival numbers: `head` is the oldest unacknowledged message, `tail` the next to arrive. */
   private head = 0;
+  private tail = 0;
   private blocked: (() => void) | undefined;
   private paused = false;
+  private releaseScheduled = false;
   /** PUBACKs sent since the client was created. */
   sent = 0;
 
@@ -40,8 +41,7 @@ export class DeferredAcks {
     };
     const newEpoch = () => {
       this.epoch++;
-      this.queue = [];
-      this.head = 0;
+      this.head = this.tail = 0;
       this.unblock(); // the old connection's packet loop is dropped by mqtt.js; let it finish
     };
     client.on('connect', newEpoch);
@@ -71,48 +71,76 @@ export class DeferredAcks {
 
   /** Messages held on the current connection and not yet acknowledged. */
   get held(): number {
-    return this.queue.length - this.head;
+    return this.tail - this.head;
+  }
+
+  /** The current connection epoch, to pass to {@link DeferredAcks.settle} with a message's arrival number. */
+  get currentEpoch(): number {
+    return this.epoch;
   }
 
   /**
    * Registers a QoS 1 message just received (call from the `message` event, which mqtt.js emits
-   * right before `handleMessage`). Returns the function that settles it; idempotent.
+   * right before `handleMessage`). Returns its arrival number for {@link DeferredAcks.settle}.
    */
-  hold(messageId: number): () => void {
-    const held: Held = { messageId, epoch: this.epoch, settled: false };
-    this.queue.push(held);
-    return () => {
-      if (held.settled) return;
-      held.settled = true;
-      if (held.epoch === this.epoch) this.release();
-    };
+  hold(messageId: number): number {
+    if (this.tail - this.head === this.ids.length) this.grow();
+    const seq = this.tail++;
+    const slot = seq & (this.ids.length - 1);
+    this.ids[slot] = messageId;
+    this.settledFlags[slot] = 0;
+    return seq;
   }
 
-  private release(): void {
-    const q = this.queue;
-    let i = this.head;
-    if (i >= q.length || !q[i]!.settled) return;
-    // One write for the whole run of PUBACKs instead of a syscall each.
-    const stream = this.client.stream;
-    stream.cork();
-    process.nextTick(() => stream.uncork());
-    // Only while connected: a PUBACK "sent" offline is queued by mqtt.js for the next connection,
-    // where the same message id may name a different message.
-    while (i < q.length && q[i]!.settled && this.client.connected) {
-      sendPuback(this.client, q[i]!.messageId);
-      i++;
-    }
-    this.sent += i - this.head;
-    this.head = i;
-    if (this.head > 4096 && this.head * 2 > q.length) {
-      this.queue = q.slice(this.head);
-      this.head = 0;
+  /**
+   * The message settled: its PUBACK goes out with the settled run it ends, in arrival order, once
+   * the current tick is done (one write for all messages settled in it). Idempotent.
+   */
+  settle(seq: number, epoch: number): void {
+    if (epoch !== this.epoch || seq < this.head || seq >= this.tail) return;
+    this.settledFlags[seq & (this.ids.length - 1)] = 1;
+    if (seq === this.head && !this.releaseScheduled) {
+      this.releaseScheduled = true;
+      process.nextTick(this.release);
     }
   }
-}
 
-type PacketSender = { _sendPacket(packet: { cmd: 'puback'; messageId: number }): void };
+  /** Holds a message and returns the function that settles it (idempotent). */
+  settler(messageId: number): () => void {
+    const seq = this.hold(messageId), epoch = this.epoch;
+    return () => this.settle(seq, epoch);
+  }
 
-function sendPuback(client: MqttClient, messageId: number): void {
-  (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId });
+  private grow(): void {
+    const n = this.ids.length, mask = n - 1;
+    const ids = new Uint16Array(n * 2), flags = new Uint8Array(n * 2);
+    for (let seq = this.head; seq < this.tail; seq++) {
+      ids[seq & (2 * n - 1)] = this.ids[seq & mask]!;
+      flags[seq & (2 * n - 1)] = this.settledFlags[seq & mask]!;
+    }
+    this.ids = ids;
+    this.settledFlags = flags;
+  }
+
+  private readonly release = (): void => {
+    this.releaseScheduled = false;
+    const mask = this.ids.length - 1;
+    let end = this.head;
+    while (end < this.tail && this.settledFlags[end & mask] === 1) end++;
+    // Only while connected: the message ids belong to this connection.
+    if (end === this.head || !this.client.connected) return;
+    // PUBACK with success and no properties is the same 4 bytes in MQTT 3.1.1 and 5: one write a run.
+    const out = Buffer.allocUnsafe((end - this.head) * 4);
+    let o = 0;
+    for (let seq = this.head; seq < end; seq++) {
+      const id = this.ids[seq & mask]!;
+      out[o++] = 0x40;
+      out[o++] = 0x02;
+      out[o++] = id >> 8;
+      out[o++] = id & 0xff;
+    }
+    this.client.stream.write(out);
+    this.sent += end - this.head;
+    this.head = end;
+  };
 }

@@ -3,6 +3,7 @@ import { ConfigError, ConnectError } from '../errors.js';
 import type { DecodedValue, Decoder, Logger, MessageHandler, Source } from '../types.js';
 import { finalConnectError, reconnectPolicy } from './connect-errors.js';
 import { DeferredAcks } from './deferred-ack.js';
+import { MqttMessage } from './mqtt-message.js';
 import { mqttSecurityOptions, type MqttSecurityInput } from './mqtt-security.js';
 import { presence as makePresence, type PresenceOptions } from './presence.js';
 import { perKeyCache } from '../cache.js';
@@ -141,16 +142,12 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         const qos = packet.qos;
         if (!intake) return; // not acknowledged: the broker redelivers it to this session later
         const route = routeOf(topic);
-        const settle = qos === 1 ? acks!.hold(packet.messageId!) : noop;
+        const seq = qos === 1 ? acks!.hold(packet.messageId!) : -1;
         if (!route) {
           log.warn({ topic }, 'message matched no subscription; left unacknowledged');
           return;
         }
-        const props = packet.properties;
-        handler({
-          topic, payload, qos, retain: packet.retain, receivedAtMs: Date.now(), decoder: route.decoder,
-          contentType: props?.contentType, userProperties: props?.userProperties, settle,
-        });
+        handler(new MqttMessage(topic, payload, packet, route.decoder, acks!, seq));
       });
       c.on('connect', (connack) => {
         connectedAt = Date.now();
@@ -214,8 +211,6 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
     },
   };
 }
-
-function noop(): void {}
 
 function waitForFirstConnect(c: MqttClient, url: string, timeoutMs: number): Promise<void> {
   const where = url.replace(/\/\/[^@/]*@/, '//'); // never echo credentials
