@@ -1,6 +1,6 @@
 // Measurement helpers for the benchmarks: processes, /proc figures, InfluxDB counts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -12,6 +12,19 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** The broker, InfluxDB and Redis processes on this machine (by name), for their CPU figures. */
+export function servicePids(): Array<{ name: string; pid: number }> {
+  const found: Array<{ name: string; pid: number }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const name = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (name === 'mosquitto' || name === 'influxd' || name === 'redis-server') found.push({ name, pid: Number(entry) });
+    } catch { /* gone */ }
+  }
+  return found;
 }
 
 /** Peak resident set size (VmHWM) of a process in MB. */
@@ -38,7 +51,7 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = proces
 }
 
 /** Starts a long-running process and resolves once its output matches `ready`. */
-export async function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+export async function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; exited: Promise<void>; output: () => string }> {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
@@ -49,7 +62,7 @@ export async function startProcess(cmd: string, args: string[], env: NodeJS.Proc
     child.stderr!.on('data', onData);
     void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before ready: ${out.slice(-500)}`)); });
   });
-  return { child, exited };
+  return { child, exited, output: () => out };
 }
 
 /** Points of `measurement` in `db` (count of one field). */

@@ -1,7 +1,7 @@
 // Tributary end to end: a real worker process (`tributary run examples/fleet.ts`) into InfluxDB.
 import mqtt from 'mqtt';
 import { simulateFleet, type FleetFormat } from '../../examples/fleet-simulator.js';
-import { cpuSeconds, influxStatement, peakRssMb, startProcess, waitForPoints } from './measure.js';
+import { cpuSeconds, influxStatement, peakRssMb, servicePids, startProcess, waitForPoints } from './measure.js';
 
 export interface E2eResult {
   readonly mode: 'drain' | 'live';
@@ -12,6 +12,8 @@ export interface E2eResult {
   readonly rate: number;
   readonly peakRssMb: number;
   readonly cpuUsPerMsg: number;
+  /** CPU µs per message the services spent meanwhile (drain mode), by process name. */
+  readonly serviceCpuUsPerMsg: Record<string, number>;
 }
 
 export interface E2eOptions {
@@ -31,7 +33,7 @@ function workerEnv(o: E2eOptions, db: string, root: string, index: number): Node
   return {
     ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
     TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_CLIENT_ID: '',
-    FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: 'error', TRIBUTARY_MQTT_INFLIGHT: '10000',
+    FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: '10000',
   };
 }
 
@@ -53,6 +55,8 @@ async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Ar
 async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
+  // BENCH_WORKER_LOG_LEVEL=info shows each worker's final counters (batches and items per sink).
+  if (process.env.BENCH_WORKER_LOG_LEVEL) for (const w of workers) console.log(w.output().split('\n').filter((l) => l.includes('pipeline stopped')).join('\n'));
 }
 
 /**
@@ -78,12 +82,15 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   }
   const pids = workers.map((w) => w.child.pid!);
   const cpu0 = o.mode === 'drain' ? pids.reduce((a, p) => a + cpuSeconds(p), 0) : 0;
+  const services = servicePids();
+  const serviceCpu0 = services.map((s) => cpuSeconds(s.pid));
   const done = await waitForPoints(o.influx, db, o.n, 10_000, `tributary ${o.mode} ${o.format}`);
   const cpu = pids.reduce((a, p) => a + cpuSeconds(p), 0) - cpu0;
+  const serviceCpuUsPerMsg = Object.fromEntries(services.map((s, i) => [s.name, Math.round(((cpuSeconds(s.pid) - serviceCpu0[i]!) * 1e6) / Math.max(1, done.count))]));
   const rss = pids.reduce((a, p) => a + peakRssMb(p), 0);
   await stopWorkers(workers);
   await wipeSessions(o.mqttPort, o.workers);
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   const seconds = (done.at - t0) / 1000;
-  return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)) };
+  return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)), serviceCpuUsPerMsg };
 }

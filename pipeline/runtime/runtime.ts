@@ -122,8 +122,9 @@ export class Runtime {
     for (const sink of this.opts.sinks) await sink.close();
     await this.opts.deadLetters.close();
     for (const stage of this.opts.stages) await stage.close?.();
-    const { received, settled, unsettled, batches, delivered } = this.stats;
-    this.opts.log.info({ drained, received, settled, unsettled, batches: Object.fromEntries(batches), delivered: Object.fromEntries(delivered) }, 'pipeline stopped');
+    const { received, settled, unsettled, batches, delivered, pauses, writeMs } = this.stats;
+    const meanWriteMs = Object.fromEntries([...writeMs].map(([sink, w]) => [sink, Math.round(w.sum / Math.max(1, w.count))]));
+    this.opts.log.info({ drained, received, settled, unsettled, pauses, batches: Object.fromEntries(batches), delivered: Object.fromEntries(delivered), meanWriteMs }, 'pipeline stopped');
     return drained;
   }
 

@@ -28,6 +28,8 @@ export class SinkRunner<T> {
   private open: Entry<T>[] = [];
   private openBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The open batch waited `maxWaitMs` and is sealed when a write slot frees. */
+  private due = false;
   private readonly sealed: Entry<T>[][] = [];
   private inFlight = 0;
   private inFlightEntries = 0;
@@ -57,13 +59,25 @@ export class SinkRunner<T> {
     this.open.push(entry);
     this.openBytes += entry.encoded.length + 1;
     if (this.open.length >= this.maxItems || this.openBytes >= this.sink.batch.maxBytes) this.flush();
-    else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.sink.batch.maxWaitMs);
+    else if (this.timer === undefined && !this.due) this.timer = setTimeout(this.waited, this.sink.batch.maxWaitMs);
   }
+
+  /**
+   * `maxWaitMs` passed. With every write slot busy, sealing now would not write any sooner: the
+   * batch stays open and is sealed the moment a slot frees, so batches grow with the sink's
+   * latency instead of being cut by the clock (fewer, larger writes under load; same latency).
+   */
+  private readonly waited = (): void => {
+    this.timer = undefined;
+    if (this.inFlight >= this.sink.batch.maxConcurrency || this.sealed.length > 0) this.due = true;
+    else this.flush();
+  };
 
   /** Seals the open batch now and starts writing it when a slot is free. */
   flush(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.due = false;
     if (this.open.length === 0) return;
     this.sealed.push(this.open);
     this.open = [];
@@ -101,7 +115,7 @@ export class SinkRunner<T> {
       void this.deliver(batch).finally(() => {
         this.inFlight--;
         this.inFlightEntries -= batch.length;
-        if (this.atWindow()) this.nudge();
+        if (this.due || this.atWindow()) this.nudge();
         this.pump();
         if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });

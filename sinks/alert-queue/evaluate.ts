@@ -23,6 +23,25 @@ export interface Collected {
 
 /** The series of a reading: measurement and sorted tag set, as a JSON array (unambiguous, reversible). */
 export function seriesKey(r: Reading): string {
+  // Memoized by the tags as they come (insertion order): sorting and JSON cost more than a lookup.
+  if (r.measurement.includes('\u0000')) return sortedSeriesKey(r);
+  let raw = r.measurement;
+  for (const k in r.tags) {
+    const v = r.tags[k]!;
+    if (k.includes('\u0000') || v.includes('\u0000')) return sortedSeriesKey(r); // the separator: no lookup
+    raw += `\u0000${k}\u0000${v}`;
+  }
+  let key = seriesKeys.get(raw);
+  if (key === undefined) {
+    if (seriesKeys.size >= 100_000) seriesKeys.clear();
+    seriesKeys.set(raw, (key = sortedSeriesKey(r)));
+  }
+  return key;
+}
+
+const seriesKeys = new Map<string, string>();
+
+function sortedSeriesKey(r: Reading): string {
   const keys = Object.keys(r.tags).sort();
   const parts: string[] = [r.measurement];
   for (const k of keys) parts.push(k, r.tags[k]!);
@@ -125,7 +144,8 @@ export function collect(items: readonly Reading[], compiled: readonly CompiledRu
   const bySeries = new Map<string, Array<{ obs: Observation[]; sorted: boolean } | undefined>>();
   const rules: Record<string, MachineRule> = {};
   const rejected: Collected['rejected'] = [];
-  items.forEach((r, index) => {
+  readings: for (let index = 0; index < items.length; index++) {
+    const r = items[index]!;
     let series: string | undefined;
     let t: string | undefined;
     for (let i = 0; i < compiled.length; i++) {
@@ -137,7 +157,7 @@ export function collect(items: readonly Reading[], compiled: readonly CompiledRu
         o = c.observe(r, absentRule ? nowT : (t ??= timeKey(r.timeNs)));
       } catch (error) {
         rejected.push({ index, failure: { code: 'alert_rule_error', reason: `rule ${c.rule.id}: ${error instanceof Error ? error.message : String(error)}` } });
-        return;
+        continue readings;
       }
       if (o === undefined) continue;
       series ??= seriesKey(r);
@@ -152,7 +172,7 @@ export function collect(items: readonly Reading[], compiled: readonly CompiledRu
         g.obs.push(o);
       }
     }
-  });
+  }
   const groups: Array<readonly [string, string, readonly Observation[]]> = [];
   for (const [series, perRule] of bySeries) {
     perRule.forEach((g, i) => {

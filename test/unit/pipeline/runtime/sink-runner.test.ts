@@ -85,6 +85,32 @@ describe('SinkRunner batching', () => {
     expect(h.delivered).toEqual(['a', 'b']);
   });
 
+  it('while every write slot is busy, a batch past maxWaitMs stays open and is sealed when the slot frees', async () => {
+    vi.useFakeTimers();
+    const gates: Array<() => void> = [];
+    const h = harness(() => new Promise<WriteResult>((r) => gates.push(() => r(ok))), { maxWaitMs: 50, maxConcurrency: 1 });
+    h.add('a');
+    await vi.advanceTimersByTimeAsync(50);
+    expect(h.batches).toEqual([['a']]); // slot free: written when maxWaitMs passed
+    h.add('b');
+    await vi.advanceTimersByTimeAsync(50);
+    h.add('c');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(h.batches).toEqual([['a']]); // no second batch cut by the clock while 'a' is being written
+    gates.shift()!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.batches).toEqual([['a'], ['b', 'c']]); // sealed the moment the slot freed
+    gates.shift()!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.delivered).toEqual(['a', 'b', 'c']);
+    h.add('d'); // back to the clock once nothing is due
+    await vi.advanceTimersByTimeAsync(49);
+    expect(h.batches).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.batches).toEqual([['a'], ['b', 'c'], ['d']]);
+    gates.shift()!();
+  });
+
   it('keeps at most maxConcurrency writes in flight', async () => {
     let inFlight = 0;
     let maxInFlight = 0;
