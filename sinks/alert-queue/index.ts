@@ -2,10 +2,10 @@ import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '../../pipeline/errors.js';
-import type { AlertRule, Batch, BatchPolicy, Failure, Logger, Reading, Sink, WriteResult } from '../../pipeline/types.js';
+import type { AlertRule, Batch, BatchPolicy, Failure, Logger, PipelineFlow, Reading, Sink, WriteResult } from '../../pipeline/types.js';
 import { collect, compileRules, validateAlertRules } from './evaluate.js';
 import { toAlertJob, type AlertJobOptions } from './jobs.js';
-import { timeKey, type AlertStore, type AlertTransition, type MachineRule } from './state-machine.js';
+import { deadmanHolds, timeKey, type AlertStore, type AlertTransition, type MachineRule } from './state-machine.js';
 import { alertKeys, redisAlertStore, type AlertKeys } from './store.js';
 
 /** Options of {@link alertQueue}. */
@@ -30,8 +30,20 @@ export interface AlertQueueOptions {
   /** Outbox entries this old are presumed abandoned by a dead worker and enqueued by a sweep. @defaultValue 10000 */
   readonly outboxGraceMs?: number;
   /**
-   * After `open()`, this worker's sweeps fire no deadman for this long, so that after an outage the
-   * broker's backlog can show which devices are alive. @defaultValue the largest `absent` afterMs
+   * How long the pipeline must have flowed freely before this worker's sweeps fire a deadman, so
+   * that the readings a backlog brings (after an outage, a reconnect, a backpressure pause) arrive
+   * first and a stalled pipeline is not taken for a thousand silent devices.
+   *
+   * Given a `flow` at `open(flow)` (the runtime always passes one), "flowed freely" is
+   * `flow.flowingForMs()`: time since the source (re)connected or intake resumed, 0 while
+   * disconnected or paused. Each `absent` rule is then gated on its own: by this value when set,
+   * else by the rule's own `afterMs`. Without a `flow`, it is the time since `open()`, and one grace
+   * (this value, else the largest `absent` afterMs) gates every rule.
+   *
+   * A held rule's overdue series are looked at again when the hold would end; they fire then if
+   * still silent. Sweeps go on claiming abandoned outbox entries meanwhile, and readings still
+   * resolve firing deadmen. Each worker judges its own flow; whichever takes the sweep lock decides.
+   * @defaultValue each `absent` rule's own afterMs (without `flow`: the largest, for all rules)
    */
   readonly deadmanStartupGraceMs?: number;
   /**
@@ -53,7 +65,7 @@ export type SweepResult =
 
 /** The alert sink: a {@link Sink} of readings plus its deadman sweep. */
 export interface AlertQueueSink extends Sink<Reading> {
-  /** Sweeps once now, if no worker swept in this interval: fires deadmen, enqueues abandoned transitions. */
+  /** Sweeps once now, if no worker swept in this interval: fires deadmen (unless held, see `deadmanStartupGraceMs`), enqueues abandoned transitions. */
   sweep(): Promise<SweepResult>;
   /** The Redis keys the sink uses. */
   readonly keys: AlertKeys;
@@ -89,6 +101,7 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
   for (const c of compiled) if (c.machine.kind === 'absent') absentRules[c.rule.id] = c.machine;
   const startupGraceMs = options.deadmanStartupGraceMs ?? Math.max(0, ...Object.values(absentRules).map((r) => r.afterMs));
   let openedAt = Number.POSITIVE_INFINITY;
+  let flow: PipelineFlow | undefined;
 
   const owned = options.redis === undefined;
   const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', {
@@ -141,8 +154,11 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     if (redis.status !== 'ready') return { status: 'failed', failure: unavailable(`redis connection is ${redis.status}`) };
     const { now, nowT } = nowKeys();
     try {
+      const hold = flow
+        ? deadmanHolds(absentRules, flow.flowingForMs(), options.deadmanStartupGraceMs)
+        : deadmanHolds(absentRules, now - openedAt, startupGraceMs);
       const reply = await store.sweep({
-        now, nowT, workerId, rules: absentRules, limit: now - openedAt >= startupGraceMs ? 1000 : 0, graceMs: options.outboxGraceMs ?? 10_000, claimLimit: 1000, lockMs: slotMs * 2,
+        now, nowT, workerId, rules: absentRules, hold, limit: 1000, graceMs: options.outboxGraceMs ?? 10_000, claimLimit: 1000, lockMs: slotMs * 2,
       }, `${keys.sweepLock}:${Math.floor(now / slotMs)}`);
       if (reply.skipped) return { status: 'skipped' };
       await enqueue([...reply.transitions, ...reply.claimed]);
@@ -160,8 +176,9 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     store,
     accepts: (item): item is Reading => isReading(item) && compiled.some((c) => c.selects(item)),
     encode: (r) => `${r.measurement} ${r.timeNs}`,
-    async open() {
+    async open(pipelineFlow?: PipelineFlow) {
       openedAt = clock();
+      flow = pipelineFlow;
       if (owned && redis.status === 'wait') await redis.connect().catch(noop);
       if (sweepIntervalMs > 0) {
         timer = setInterval(() => {

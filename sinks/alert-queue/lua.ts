@@ -7,6 +7,8 @@
  * KEYS: 1 state hash (ruleId|series → JSON), 2 deadman deadlines (zset, ms), 3 outbox hash
  * (job id → transition JSON), 4 outbox leases (zset, ms), 5 sweep lock.
  * ARGV: 1 `apply` | `sweep`, 2 the JSON payload (BatchPayload | SweepPayload).
+ * A sweep leaves the due series of a held rule (`hold`: rule id → ms) as they are and looks at
+ * them again once the hold ends.
  * Times are 20-digit ns strings; differences are computed exactly from their two halves.
  */
 export const ALERT_SCRIPT = String.raw`
@@ -107,11 +109,16 @@ end
 if not redis.call('SET', KEYS[5], worker, 'NX', 'PX', p.lockMs) then return { 'skipped', {}, {} } end
 local out = {}
 local emit = emitter(out)
+local hold = p.hold or {}
 for _, field in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, p.limit)) do
   local sep = string.find(field, '|', 1, true)
-  local rule = p.rules[string.sub(field, 1, sep - 1)]
+  local ruleId = string.sub(field, 1, sep - 1)
+  local rule = p.rules[ruleId]
+  local wait = hold[ruleId]
   if not rule then
     redis.call('ZREM', KEYS[2], field)
+  elseif type(wait) == 'number' then
+    redis.call('ZADD', KEYS[2], now + wait, field)
   else
     local series = string.sub(field, sep + 1)
     local rec = load(field)

@@ -47,6 +47,11 @@ export class MemoryAlertStore implements AlertStore {
         this.deadlines.delete(key);
         continue;
       }
+      const wait = p.hold?.[key.slice(0, sep)];
+      if (typeof wait === 'number') {
+        this.deadlines.set(key, p.now + wait); // held: look again once the hold ends
+        continue;
+      }
       const series = key.slice(sep + 1);
       const rec = this.load(key);
       step(rule, series, rec, [p.nowT, 'f'], p.workerId, emit);

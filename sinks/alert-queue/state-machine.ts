@@ -84,6 +84,11 @@ export interface SweepPayload {
   readonly workerId: string;
   /** The `absent` rules. */
   readonly rules: Readonly<Record<string, MachineRule>>;
+  /**
+   * Rules whose deadmen may not fire yet (see {@link deadmanHolds}), with the ms they must still
+   * wait: their overdue series are not stepped but looked at again that much later. Absent: none.
+   */
+  readonly hold?: Readonly<Record<string, number>>;
   /** Most overdue series handled per sweep. */
   readonly limit: number;
   /** Outbox entries older than this are claimed (their writer is presumed dead). */
@@ -190,6 +195,25 @@ export function step(rule: MachineRule, series: string, rec: SeriesState, o: Obs
       fire();
     }
   }
+}
+
+/**
+ * The deadman gate: for each `absent` rule whose deadmen may not fire yet, the ms it must still
+ * wait. A rule may fire once the pipeline has flowed freely for `graceMs`, or for the rule's own
+ * `afterMs` when `graceMs` is undefined, so that the readings a backlog brings arrive first and a
+ * stalled pipeline is not taken for silent devices.
+ * @param flowingMs how long the pipeline has flowed freely; negative or NaN counts as 0
+ * @example
+ * deadmanHolds({ deadman: rule }, 10_000) // { deadman: 20_000 } when rule.afterMs is 30 000
+ */
+export function deadmanHolds(rules: Readonly<Record<string, MachineRule>>, flowingMs: number, graceMs?: number): Record<string, number> {
+  const flowing = flowingMs > 0 ? flowingMs : 0;
+  const hold: Record<string, number> = {};
+  for (const [id, rule] of Object.entries(rules)) {
+    const need = graceMs ?? rule.afterMs;
+    if (flowing < need) hold[id] = Math.ceil(need - flowing);
+  }
+  return hold;
 }
 
 /** When a swept deadman series needs another look, in ms; `undefined` = not until data arrives. */
