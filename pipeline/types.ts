@@ -176,8 +176,9 @@ export interface Sink<T> {
 }
 
 /**
- * The runtime's view of its own intake, for sinks: silence means something only while the source
- * is connected and intake is not paused for backpressure.
+ * The runtime's view of its own intake, handed to sinks at `open`: silence means something only
+ * while the source is connected and intake is not paused for backpressure (the alert sink's
+ * deadman waits for that).
  */
 export interface PipelineFlow {
   /** Ms since the source (re)connected or intake resumed, whichever is later; 0 while either is not the case. */

@@ -2,7 +2,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../pipeline/errors.js';
 import { silentLogger } from '../../pipeline/log.js';
-import type { Batch, Failure, Logger, Sink, WriteResult } from '../../pipeline/types.js';
+import type { Batch, Failure, Logger, PipelineFlow, Sink, WriteResult } from '../../pipeline/types.js';
 import { Appender } from './appender.js';
 import { lockDir, recover, type Segment } from './disk.js';
 import { encodeRecords } from './record.js';
@@ -145,8 +145,8 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
     get stats(): SpoolStats {
       return { ...c, segments: segments.length };
     },
-    async open() {
-      await inner.open();
+    async open(flow?: PipelineFlow) {
+      await inner.open(flow);
       await mkdir(dir, { recursive: true });
       release = await lockDir(dir);
       const found = await recover(dir, log).catch(async (error: unknown) => {
