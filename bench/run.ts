@@ -39,7 +39,8 @@ for (let r = 0; r < runs; r++) {
     for (const mode of modes) {
       const res = await measureTributary({ mqttPort, influx, n, mode, format, workers }, r);
       results.set(`${mode} ${format}`, [...(results.get(`${mode} ${format}`) ?? []), res]);
-      log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`);
+      log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`
+        + (mode === 'drain' ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg).map(([k, v]) => `${k} ${v}`).join(', ')} µs/msg)` : ''));
     }
   }
 }

@@ -139,6 +139,7 @@ export interface BatchPolicy {
 
 /** A batch handed to a sink: the items and their encodings, index for index. */
 export interface Batch<T> {
+  /** Empty for a sink whose `needsItems` is false: it writes from the encodings alone. */
   readonly items: readonly T[];
   readonly encoded: readonly string[];
 }
@@ -164,6 +165,11 @@ export interface Sink<T> {
   accepts(item: unknown): item is T;
   /** Encodes one item; the runtime sizes batches by the encoding's length. */
   encode(item: T): string;
+  /**
+   * Whether `write` reads `batch.items`. When false, the runtime holds only the encodings while a
+   * batch waits (far less memory per held message). @defaultValue true
+   */
+  readonly needsItems?: boolean;
   /**
    * Connects; throws with a clear message when the destination is unusable. `flow` tells how long
    * the pipeline has been flowing freely, for decisions that read silence as news (a deadman).

@@ -258,7 +258,7 @@ export class Runtime {
         continue;
       }
       origin.hold();
-      runner.add({ item, encoded, origin });
+      runner.add({ item: runner.keepsItems ? item : undefined, encoded, origin });
     }
     if (!routed) this.deadLetter(origin, { code: 'unrouted', reason: 'no sink accepts this item' }, 'router', safeJson(item));
   }

@@ -35,6 +35,8 @@ export class SinkRunner<T> {
   private inFlightEntries = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly abort = new AbortController();
+  /** Whether entries must carry their item (the sink reads `batch.items`). */
+  readonly keepsItems: boolean;
 
   constructor(
     readonly sink: Sink<T>,
@@ -45,7 +47,9 @@ export class SinkRunner<T> {
     private readonly maxItems = sink.batch.maxItems,
     /** When a write slot frees up: should the open batch be sealed now (the source is at its window)? */
     private readonly atWindow: () => boolean = () => false,
-  ) {}
+  ) {
+    this.keepsItems = sink.needsItems !== false;
+  }
 
   /** Entries buffered or being written. */
   get pending(): number {
@@ -168,7 +172,7 @@ export class SinkRunner<T> {
   }
 
   private async write(entries: readonly Entry<T>[]): Promise<WriteResult> {
-    const batch = { items: entries.map((e) => e.item), encoded: entries.map((e) => e.encoded) };
+    const batch = { items: this.keepsItems ? entries.map((e) => e.item) : [], encoded: entries.map((e) => e.encoded) };
     try {
       return await this.sink.write(batch);
     } catch (error) {

@@ -1,5 +1,5 @@
 import type { AlertRule, Failure, FieldValue, Reading } from '../../pipeline/types.js';
-import { timeKey, type BatchPayload, type MachineRule, type Observation, type Signal } from './state-machine.js';
+import type { BatchPayload, MachineRule, Observation, Signal } from './state-machine.js';
 
 /** A rule ready to evaluate: its selector, its per-reading signal and what the machine needs. */
 export interface CompiledRule {
@@ -13,8 +13,8 @@ export interface CompiledRule {
   readonly thinnable: ReadonlySet<Signal>;
 }
 
-/** What {@link collect} found in a batch. */
-export interface Collected {
+/** What `collect` (observations.ts) found in a batch. */
+export interface CollectedRules {
   readonly groups: BatchPayload['groups'];
   readonly rules: Record<string, MachineRule>;
   /** Readings a predicate threw on: they are dead-lettered with the reason. */
@@ -132,68 +132,6 @@ export function compileRules(rules: readonly AlertRule[]): CompiledRule[] {
     const thinnable = new Set<Signal>(machine.kind !== 'signal' ? [] : machine.repeatMs > 0 ? ['c'] : machine.forMs > 0 ? ['c', 'n'] : ['c', 'n', 'f']);
     return { rule, machine, selects, observe, thinnable };
   });
-}
-
-/**
- * Evaluates a batch: one observation per selected reading and rule, grouped per rule and series
- * in event-time order (a deadman needs one per series: "seen now"). Runs of one signal are
- * thinned to their first and last observation where the middle cannot change the outcome, which
- * keeps the Redis script's work near one or two observations per series and batch.
- */
-export function collect(items: readonly Reading[], compiled: readonly CompiledRule[], nowT: string): Collected {
-  const bySeries = new Map<string, Array<{ obs: Observation[]; sorted: boolean } | undefined>>();
-  const rules: Record<string, MachineRule> = {};
-  const rejected: Collected['rejected'] = [];
-  readings: for (let index = 0; index < items.length; index++) {
-    const r = items[index]!;
-    let series: string | undefined;
-    let t: string | undefined;
-    for (let i = 0; i < compiled.length; i++) {
-      const c = compiled[i]!;
-      if (!c.selects(r)) continue;
-      const absentRule = c.machine.kind === 'absent';
-      let o: Observation | undefined;
-      try {
-        o = c.observe(r, absentRule ? nowT : (t ??= timeKey(r.timeNs)));
-      } catch (error) {
-        rejected.push({ index, failure: { code: 'alert_rule_error', reason: `rule ${c.rule.id}: ${error instanceof Error ? error.message : String(error)}` } });
-        continue readings;
-      }
-      if (o === undefined) continue;
-      series ??= seriesKey(r);
-      let perRule = bySeries.get(series);
-      if (!perRule) bySeries.set(series, (perRule = []));
-      const g = perRule[i];
-      if (!g) {
-        perRule[i] = { obs: [o], sorted: true };
-        rules[c.rule.id] = c.machine;
-      } else if (!absentRule) {
-        if (g.obs[g.obs.length - 1]![0] > o[0]) g.sorted = false;
-        g.obs.push(o);
-      }
-    }
-  }
-  const groups: Array<readonly [string, string, readonly Observation[]]> = [];
-  for (const [series, perRule] of bySeries) {
-    perRule.forEach((g, i) => {
-      if (!g) return;
-      const c = compiled[i]!;
-      if (!g.sorted) g.obs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      groups.push([c.rule.id, series, c.thinnable.size > 0 ? thin(g.obs, c.thinnable) : g.obs]);
-    });
-  }
-  return { groups, rules, rejected };
-}
-
-/** Drops observations inside a run of one thinnable signal, keeping each run's first and last. */
-function thin(obs: readonly Observation[], thinnable: ReadonlySet<Signal>): Observation[] {
-  const out: Observation[] = [];
-  for (let i = 0; i < obs.length; i++) {
-    const s = obs[i]![1];
-    if (i > 0 && i < obs.length - 1 && thinnable.has(s) && obs[i - 1]![1] === s && obs[i + 1]![1] === s) continue;
-    out.push(obs[i]!);
-  }
-  return out;
 }
 
 function numeric(v: FieldValue | undefined): number | undefined {

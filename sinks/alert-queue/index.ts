@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '../../pipeline/errors.js';
 import type { AlertRule, Batch, BatchPolicy, Failure, Logger, PipelineFlow, Reading, Sink, WriteResult } from '../../pipeline/types.js';
-import { collect, compileRules, validateAlertRules } from './evaluate.js';
+import { compileRules, validateAlertRules } from './evaluate.js';
+import { collect, encodeObservations } from './observations.js';
 import { toAlertJob, type AlertJobOptions } from './jobs.js';
 import { deadmanHolds, timeKey, type AlertStore, type AlertTransition, type MachineRule } from './state-machine.js';
 import { alertKeys, redisAlertStore, type AlertKeys } from './store.js';
@@ -175,7 +176,8 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     keys,
     store,
     accepts: (item): item is Reading => isReading(item) && compiled.some((c) => c.selects(item)),
-    encode: (r) => `${r.measurement} ${r.timeNs}`,
+    encode: (r) => encodeObservations(r, compiled),
+    needsItems: false,
     async open(pipelineFlow?: PipelineFlow) {
       openedAt = clock();
       flow = pipelineFlow;
@@ -190,10 +192,10 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
         timer.unref();
       }
     },
-    async write({ items }: Batch<Reading>): Promise<WriteResult> {
+    async write({ encoded }: Batch<Reading>): Promise<WriteResult> {
       if (redis.status !== 'ready') return { status: 'retry', failure: unavailable(`redis connection is ${redis.status}`) };
       const { now, nowT } = nowKeys();
-      const { groups, rules, rejected } = collect(items, compiled, nowT);
+      const { groups, rules, rejected } = collect(encoded, compiled, nowT);
       try {
         const transitions = groups.length > 0 ? await store.apply({ now, nowT, workerId, rules, groups }) : [];
         await enqueue(transitions);

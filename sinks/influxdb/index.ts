@@ -74,6 +74,7 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
     batch,
     accepts: isReading,
     encode: toLineProtocol,
+    needsItems: false,
     async open() {
       if (api !== 'v1') return;
       const q = options.createDatabase ? `CREATE DATABASE "${target.replace(/"/g, '\\"')}"` : 'SHOW DATABASES';

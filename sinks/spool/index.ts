@@ -142,6 +142,7 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
     batch: inner.batch,
     accepts: (item: unknown): item is T => inner.accepts(item),
     encode: (item: T) => inner.encode(item),
+    needsItems: inner.needsItems,
     get stats(): SpoolStats {
       return { ...c, segments: segments.length };
     },

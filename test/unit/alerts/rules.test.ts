@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertRule } from '../../../pipeline/types.js';
-import { collect, compileRules, parseSeries, seriesKey, validateAlertRules } from '../../../sinks/alert-queue/evaluate.js';
+import { compileRules, parseSeries, seriesKey, validateAlertRules } from '../../../sinks/alert-queue/evaluate.js';
+import { collectReadings as collect } from '../../../sinks/alert-queue/observations.js';
 import { alertTopic } from '../../../sinks/alert-queue/handlers.js';
 import { toAlertEvent, toAlertJob } from '../../../sinks/alert-queue/jobs.js';
 import { timeKey } from '../../../sinks/alert-queue/state-machine.js';
