@@ -90,19 +90,37 @@ local function step(rule, series, rec, o, emit)
   end
 end
 
+-- Many fields per command instead of a command per series: calls from a script cost more than
+-- their work. Chunks stay well below Lua's unpack limit.
+local function chunked(cmd, key, args, width)
+  for i = 1, #args, width do
+    redis.call(cmd, key, unpack(args, i, math.min(i + width - 1, #args)))
+  end
+end
+
 if ARGV[1] == 'apply' then
   local out = {}
   local emit = emitter(out)
-  for _, g in ipairs(p.groups) do
+  local fields, raws = {}, {}
+  for i, g in ipairs(p.groups) do fields[i] = g[1] .. '|' .. g[2] end
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', KEYS[1], unpack(fields, i, math.min(i + 999, #fields)))
+    for j, raw in ipairs(part) do raws[i + j - 1] = raw end
+  end
+  local writes, deadlines = {}, {}
+  for i, g in ipairs(p.groups) do
     local rule = p.rules[g[1]]
     if rule then
-      local field = g[1] .. '|' .. g[2]
-      local rec = load(field)
+      local raw = raws[i]
+      local rec = raw and cjson.decode(raw) or { s = 'inactive' }
       for _, o in ipairs(g[3]) do step(rule, g[2], rec, o, emit) end
-      redis.call('HSET', KEYS[1], field, cjson.encode(rec))
-      if rule.kind == 'absent' then redis.call('ZADD', KEYS[2], now + rule.afterMs, field) end
+      local json = cjson.encode(rec)
+      if json ~= raw then writes[#writes + 1] = fields[i]; writes[#writes + 1] = json end
+      if rule.kind == 'absent' then deadlines[#deadlines + 1] = now + rule.afterMs; deadlines[#deadlines + 1] = fields[i] end
     end
   end
+  chunked('HSET', KEYS[1], writes, 2000)
+  chunked('ZADD', KEYS[2], deadlines, 2000)
   return out
 end
 

@@ -125,6 +125,18 @@ describe('alertQueue sink', () => {
     expect((await jobsOf(before.queue)).map((j) => [j.summary[0], j.summary[3]])).toEqual([['deadman.firing', 'gone']]);
   });
 
+  it('a batch of 2,500 series (the script reads and writes state in chunks): every series fires once, then resolves once', async () => {
+    const { sink, queue } = await open([{ ...overheating, forMs: 0 }]);
+    const devices = Array.from({ length: 2500 }, (_, i) => `bulk-${i}`);
+    expect(await write(sink, devices.map((d) => reading(d, 0, { temperature: 35 })))).toEqual({ status: 'delivered' });
+    expect(await write(sink, devices.map((d) => reading(d, 1000, { temperature: 36 })))).toEqual({ status: 'delivered' }); // still firing
+    expect(await write(sink, devices.map((d) => reading(d, 2000, { temperature: 20 })))).toEqual({ status: 'delivered' });
+    const jobs = await jobsOf(queue);
+    expect(jobs.filter((j) => j.summary[1] === 'firing').map((j) => j.summary[3]).sort()).toEqual([...devices].sort());
+    expect(jobs.filter((j) => j.summary[1] === 'resolved').map((j) => j.summary[3]).sort()).toEqual([...devices].sort());
+    expect(jobs).toHaveLength(5000);
+  });
+
   it('a redelivered batch changes nothing: same jobs, same count', async () => {
     const { sink, queue } = await open([{ ...overheating, forMs: 0 }]);
     const batch = temps('d5', 0, 1000, [25, 31, 27, 32]);
