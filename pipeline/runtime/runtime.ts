@@ -51,10 +51,15 @@ export class Runtime {
   private running = false;
   private paused = false;
   private resumedAtMs = 0;
-  /** For sinks: how long intake has been flowing freely (connected, not paused). */
+  /** Unsettled messages fill the source window: the broker sends nothing more until some settle. */
+  private atWindow = false;
+  /**
+   * For sinks: how long intake has been flowing freely: connected, not paused, and below the
+   * source window (at the window the broker holds messages back, as during a sink outage).
+   */
   readonly flow: PipelineFlow = {
     flowingForMs: () => {
-      if (this.paused || !this.running) return 0;
+      if (this.paused || this.atWindow || !this.running) return 0;
       const connectedSince = this.opts.source.connectedSinceMs ? this.opts.source.connectedSinceMs() : this.resumedAtMs;
       if (connectedSince === undefined) return 0;
       return Math.max(0, this.clock() - Math.max(connectedSince, this.resumedAtMs));
@@ -170,7 +175,10 @@ export class Runtime {
       return;
     }
     stats.unsettled++;
-    if (stats.unsettled >= this.opts.source.window) this.nudgeAll();
+    if (stats.unsettled >= this.opts.source.window) {
+      this.atWindow = true;
+      this.nudgeAll();
+    }
     if (stats.unsettled >= this.maxUnsettled && !this.paused) this.setPaused(true);
     const origin = new Origin(message, this.messageSettled);
     const meta: MessageMeta = { topic, qos, retain, receivedAtMs, format: decoder.format, contentType, userProperties };
@@ -191,6 +199,10 @@ export class Runtime {
     stats.unsettled--;
     stats.settled++;
     origin.message.settle();
+    if (this.atWindow && stats.unsettled < this.opts.source.window) {
+      this.atWindow = false;
+      this.resumedAtMs = this.clock();
+    }
     if (this.paused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
   };
 

@@ -4,7 +4,7 @@
 // then with the real Runtime's flow, on one fake clock.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { json } from '../../pipeline/decode/json.js';
 import { silentLogger } from '../../pipeline/log.js';
 import { Runtime } from '../../pipeline/runtime/runtime.js';
@@ -15,23 +15,13 @@ import { absent } from '../../transforms/alert-rules.js';
 import { parseTopic } from '../../transforms/parse-topic.js';
 import { toReadings } from '../../transforms/to-readings.js';
 import { ruleOf } from '../unit/alerts/cases.js';
-import { cleanup, fakeClock, jobsOf, queueName, reading, T0 } from '../unit/alerts/support.js';
+import { fakeClock, jobsOf, queueName, reading, T0 } from '../unit/alerts/support.js';
 import { REDIS_URL, waitFor } from '../support/services.js';
+import { alertRedisFixture } from './alerts-fixture.js';
 
 const marker = `alerts_deadman_flow_${process.pid}`;
-let redis: Redis;
-const queues: Queue[] = [];
-const sinks: AlertQueueSink[] = [];
-
-beforeAll(async () => {
-  redis = new Redis(REDIS_URL, { lazyConnect: true });
-  await redis.connect();
-});
-afterAll(async () => {
-  for (const s of sinks) await s.close();
-  await cleanup(redis, queues, marker);
-  redis.disconnect();
-});
+const fx = alertRedisFixture(marker);
+const { queues, sinks } = fx;
 
 const deadman = (id: string, afterMs: number): AlertRule => ({ id, severity: 'warning', measurement: 'telemetry', when: absent({ afterMs }) });
 
@@ -40,7 +30,7 @@ function sinkFor(rules: readonly AlertRule[], opts: Partial<AlertQueueOptions>) 
   const name = queueName(marker);
   const sink = alertQueue({ url: REDIS_URL, queue: name, rules, sweepIntervalMs: 0, keyPrefix: `tributary-test:${name}`, batch: { maxWaitMs: 5 }, ...opts });
   sinks.push(sink);
-  const queue = new Queue(name, { connection: redis });
+  const queue = new Queue(name, { connection: fx.redis });
   queues.push(queue);
   return { sink, queue };
 }
@@ -76,7 +66,7 @@ describe('deadman sweeps gated on a flow the test drives (real Redis)', () => {
     clock.set(110_000);
     expect(await sink.sweep()).toEqual({ status: 'swept', transitions: 1, claimed: 0 });
     expect(await firingDevices(queue)).toEqual(['deadman:d0000', 'hot:orphan']);
-    expect(await redis.hlen(sink.keys.outbox)).toBe(0);
+    expect(await fx.redis.hlen(sink.keys.outbox)).toBe(0);
   });
 
   it('gates each rule on its own afterMs', async () => {

@@ -1,27 +1,17 @@
 // The alert sink against the real Redis and BullMQ: rules → state in Redis → one job per transition.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AlertRule, Reading } from '../../pipeline/types.js';
 import { alertQueue, type AlertQueueSink, type AlertQueueOptions } from '../../sinks/alert-queue/index.js';
 import { above, absent, below, predicate, rateOfChange } from '../../transforms/alert-rules.js';
-import { cleanup, fakeClock, jobsOf, queueName, reading, T0 } from '../unit/alerts/support.js';
+import { fakeClock, jobsOf, queueName, reading, T0 } from '../unit/alerts/support.js';
 import { REDIS_URL } from '../support/services.js';
+import { alertRedisFixture } from './alerts-fixture.js';
 
 const marker = `alerts_sink_${process.pid}`;
-let redis: Redis;
-const queues: Queue[] = [];
-const sinks: AlertQueueSink[] = [];
-
-beforeAll(async () => {
-  redis = new Redis(REDIS_URL, { lazyConnect: true });
-  await redis.connect();
-});
-afterAll(async () => {
-  for (const s of sinks) await s.close();
-  await cleanup(redis, queues, marker);
-  redis.disconnect();
-});
+const fx = alertRedisFixture(marker);
+const { queues, sinks } = fx;
 
 const overheating: AlertRule = {
   id: 'overheating', severity: 'critical', labels: { team: 'facilities' }, measurement: 'telemetry',
@@ -34,7 +24,7 @@ async function open(rules: readonly AlertRule[], opts: Partial<AlertQueueOptions
   const sink = alertQueue({ url: REDIS_URL, queue: name, rules, sweepIntervalMs: 0, keyPrefix: `tributary-test:${name}`, ...opts });
   await sink.open();
   sinks.push(sink);
-  const queue = new Queue(name, { connection: redis });
+  const queue = new Queue(name, { connection: fx.redis });
   queues.push(queue);
   return { sink, queue, name };
 }
@@ -151,7 +141,7 @@ describe('alertQueue sink', () => {
 
   it('enqueue failing once after the state update: retry, then exactly one job', async () => {
     const name = queueName(marker);
-    const flaky = new Queue(name, { connection: redis });
+    const flaky = new Queue(name, { connection: fx.redis });
     queues.push(flaky);
     const addBulk = flaky.addBulk.bind(flaky);
     let failures = 1;
@@ -161,16 +151,16 @@ describe('alertQueue sink', () => {
     const first = await write(sink, batch);
     expect(first).toEqual({ status: 'retry', failure: { code: 'alert_enqueue_failed', reason: 'simulated crash before enqueue' } });
     expect(await queue.count()).toBe(0);
-    expect(await redis.hlen(sink.keys.outbox)).toBe(1); // the transition waits in the outbox
+    expect(await fx.redis.hlen(sink.keys.outbox)).toBe(1); // the transition waits in the outbox
     expect(await write(sink, batch)).toEqual({ status: 'delivered' }); // the runtime's retry
     expect((await jobsOf(queue)).map((j) => j.summary)).toEqual([['overheating.firing', 'firing', false, 'd6', 1000]]);
-    expect(await redis.hlen(sink.keys.outbox)).toBe(0);
+    expect(await fx.redis.hlen(sink.keys.outbox)).toBe(0);
   });
 
   it('a worker dying between state update and enqueue: another worker\'s sweep enqueues the alert, once', async () => {
     const clock = fakeClock();
     const name = queueName(marker);
-    const dead = new Queue(name, { connection: redis });
+    const dead = new Queue(name, { connection: fx.redis });
     queues.push(dead);
     dead.addBulk = () => Promise.reject(new Error('killed'));
     const a = await open([{ ...overheating, forMs: 0 }], { name, queue: dead, clock: clock.now, workerId: 'a' });

@@ -167,6 +167,27 @@ describe('Runtime bounds and shutdown', () => {
     expect(sink.delivered.sort()).toEqual([1, 2, 4]);
   });
 
+  it('flow: not flowing while unsettled messages fill the source window (below the pause bound), flowing again once they settle', async () => {
+    const gate = deferred();
+    const sink = fakeSink('sink', isNumber, { write: async () => { await gate.promise; return { status: 'delivered' }; } });
+    const { source, runtime } = await start({ sinks: [sink], source: new FakeSource(3), maxUnsettled: 100 });
+    await sleep(5);
+    expect(runtime.flow.flowingForMs()).toBeGreaterThan(0); // open and below the window
+    source.send('1');
+    source.send('2');
+    expect(runtime.flow.flowingForMs()).toBeGreaterThan(0);
+    source.send('3'); // the broker sends nothing more until something settles: a stall is not silence
+    expect(runtime.backpressured).toBe(false);
+    expect(runtime.flow.flowingForMs()).toBe(0);
+    await sleep(20);
+    expect(runtime.flow.flowingForMs()).toBe(0);
+    gate.resolve();
+    await waitFor(() => runtime.stats.unsettled === 0);
+    expect(runtime.flow.flowingForMs()).toBeLessThan(20); // counted from the moment it left the window
+    await sleep(15);
+    expect(runtime.flow.flowingForMs()).toBeGreaterThanOrEqual(10);
+  });
+
   it('stop() drains: waits for writes and acknowledgements, then closes everything', async () => {
     const sink = fakeSink('slow', isNumber, { write: async () => { await sleep(30); return { status: 'delivered' }; } });
     const { source, runtime } = await start({ stages: [split], sinks: [sink] });
