@@ -52,14 +52,14 @@ export class Runtime {
   private paused = false;
   private resumedAtMs = 0;
   /** Unsettled messages fill the source window: the broker sends nothing more until some settle. */
-  private atWindow = false;
+  private windowFull = false;
   /**
    * For sinks: how long intake has been flowing freely: connected, not paused, and below the
    * source window (at the window the broker holds messages back, as during a sink outage).
    */
   readonly flow: PipelineFlow = {
     flowingForMs: () => {
-      if (this.paused || this.atWindow || !this.running) return 0;
+      if (this.paused || this.windowFull || !this.running) return 0;
       const connectedSince = this.opts.source.connectedSinceMs ? this.opts.source.connectedSinceMs() : this.resumedAtMs;
       if (connectedSince === undefined) return 0;
       return Math.max(0, this.clock() - Math.max(connectedSince, this.resumedAtMs));
@@ -141,9 +141,12 @@ export class Runtime {
   private setPaused(paused: boolean): void {
     this.paused = paused;
     this.stats.pauses += paused ? 1 : 0;
-    if (!paused) this.resumedAtMs = this.clock();
-    if (paused) this.opts.source.pause?.();
-    else this.opts.source.resume?.();
+    if (paused) {
+      this.opts.source.pause?.();
+    } else {
+      this.resumedAtMs = this.clock();
+      this.opts.source.resume?.();
+    }
     this.opts.log.debug({ unsettled: this.stats.unsettled, max: this.maxUnsettled }, paused ? 'backpressure: intake paused' : 'backpressure: intake resumed');
   }
 
@@ -176,7 +179,7 @@ export class Runtime {
     }
     stats.unsettled++;
     if (stats.unsettled >= this.opts.source.window) {
-      this.atWindow = true;
+      this.windowFull = true;
       this.nudgeAll();
     }
     if (stats.unsettled >= this.maxUnsettled && !this.paused) this.setPaused(true);
@@ -199,8 +202,8 @@ export class Runtime {
     stats.unsettled--;
     stats.settled++;
     origin.message.settle();
-    if (this.atWindow && stats.unsettled < this.opts.source.window) {
-      this.atWindow = false;
+    if (this.windowFull && stats.unsettled < this.opts.source.window) {
+      this.windowFull = false;
       this.resumedAtMs = this.clock();
     }
     if (this.paused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);

@@ -1,5 +1,5 @@
-import type { AlertRule, Failure, FieldValue, Reading } from '../../pipeline/types.js';
-import type { BatchPayload, MachineRule, Observation, Signal } from './state-machine.js';
+import type { AlertRule, FieldValue, Reading } from '../../pipeline/types.js';
+import type { MachineRule, Observation, Signal } from './state-machine.js';
 
 /** A rule ready to evaluate: its selector, its per-reading signal and what the machine needs. */
 export interface CompiledRule {
@@ -11,14 +11,6 @@ export interface CompiledRule {
   observe(r: Reading, t: string): Observation | undefined;
   /** Signals whose repeats in a row change nothing but the time, so the middle of a run can go. */
   readonly thinnable: ReadonlySet<Signal>;
-}
-
-/** What `collect` (observations.ts) found in a batch. */
-export interface CollectedRules {
-  readonly groups: BatchPayload['groups'];
-  readonly rules: Record<string, MachineRule>;
-  /** Readings a predicate threw on: they are dead-lettered with the reason. */
-  readonly rejected: Array<{ index: number; failure: Failure }>;
 }
 
 /** The series of a reading: measurement and sorted tag set, as a JSON array (unambiguous, reversible). */

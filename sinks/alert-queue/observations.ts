@@ -1,6 +1,15 @@
-import type { Reading } from '../../pipeline/types.js';
-import { seriesKey, type CollectedRules, type CompiledRule } from './evaluate.js';
-import { timeKey, type Observation, type Signal } from './state-machine.js';
+import { flatString } from '../../pipeline/flat-string.js';
+import type { Failure, Reading } from '../../pipeline/types.js';
+import { seriesKey, type CompiledRule } from './evaluate.js';
+import { timeKey, type BatchPayload, type MachineRule, type Observation, type Signal } from './state-machine.js';
+
+/** What {@link collect} found in a batch. */
+export interface CollectedRules {
+  readonly groups: BatchPayload['groups'];
+  readonly rules: Record<string, MachineRule>;
+  /** Readings a predicate threw on: they are dead-lettered with the reason. */
+  readonly rejected: Array<{ index: number; failure: Failure }>;
+}
 
 /** Separator of an encoded reading; JSON escapes it, so series keys and values never contain it. */
 const FIELD = '\u001f';
@@ -39,9 +48,7 @@ export function encodeObservations(r: Reading, compiled: readonly CompiledRule[]
     const value = o.length < 3 ? '' : typeof o[2] === 'number' ? String(o[2]) : `${JSON_VALUE}${JSON.stringify(o[2])}`;
     out += `${FIELD}${String.fromCharCode(RULE_BASE + i)}${o[1]}${value}`;
   }
-  const encoded = `${seriesKey(r)}${FIELD}${t ?? ''}${out}`;
-  void Number(encoded); // flattens the string (see line-protocol.ts)
-  return encoded;
+  return flatString(`${seriesKey(r)}${FIELD}${t ?? ''}${out}`);
 }
 
 /**
