@@ -1,4 +1,5 @@
 // Tributary end to end: a real worker process (`tributary run examples/fleet.ts`) into InfluxDB.
+import { appendFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { simulateFleet, type FleetFormat } from '../../examples/fleet-simulator.js';
 import { cpuSeconds, influxStatement, peakRssMb, servicePids, startProcess, waitForPoints } from './measure.js';
@@ -56,7 +57,9 @@ async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
   // BENCH_WORKER_LOG_LEVEL=info shows each worker's final counters (batches and items per sink).
+  // BENCH_WORKER_OUTPUT=<file>: every worker's whole output appended there (e.g. with --trace-gc).
   if (process.env.BENCH_WORKER_LOG_LEVEL) for (const w of workers) console.log(w.output().split('\n').filter((l) => l.includes('pipeline stopped')).join('\n'));
+  if (process.env.BENCH_WORKER_OUTPUT) for (const w of workers) appendFileSync(process.env.BENCH_WORKER_OUTPUT, w.output());
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 
 /**
@@ -29,23 +30,44 @@ export class DeferredAcks {
   private blocked: (() => void) | undefined;
   private paused = false;
   private releaseScheduled = false;
+  /** Where PUBACKs go when connections are reported by {@link DeferredAcks.connected}. */
+  private socket: Duplex | undefined;
   /** PUBACKs sent since the client was created. */
   sent = 0;
 
-  constructor(private readonly client: MqttClient) {
+  /**
+   * @param followClientEvents - start an epoch on the client's `connect` and `close` events; false
+   *   when a `PublishReader` reports connections through {@link DeferredAcks.connected} instead
+   *   (it sees the CONNACK before the messages that follow it, mqtt.js may emit `connect` later).
+   */
+  constructor(private readonly client: MqttClient, followClientEvents = true) {
     client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
       const next = () => callback(packet.qos === 1 ? DEFER_PUBACK : undefined);
       // mqtt.js reads the next packet only after this callback: holding it is its flow control.
       if (this.paused) this.blocked = next;
       else next();
     };
-    const newEpoch = () => {
-      this.epoch++;
-      this.head = this.tail = 0;
-      this.unblock(); // the old connection's packet loop is dropped by mqtt.js; let it finish
-    };
-    client.on('connect', newEpoch);
-    client.on('close', newEpoch);
+    const newEpoch = () => this.connected(undefined);
+    if (followClientEvents) {
+      client.on('connect', newEpoch);
+      client.on('close', newEpoch);
+    }
+  }
+
+  /**
+   * A connection was established on `socket` (its CONNACK is being read), or closed (`undefined`):
+   * a new epoch. PUBACKs of this epoch go to `socket`.
+   */
+  connected(socket: Duplex | undefined): void {
+    this.socket = socket;
+    this.epoch++;
+    this.head = this.tail = 0;
+    this.unblock(); // the old connection's packet loop is dropped by mqtt.js; let it finish
+  }
+
+  /** `socket` closed: if it is the current connection, a new epoch (nothing held is acknowledged). */
+  disconnected(socket: Duplex): void {
+    if (socket === this.socket) this.connected(undefined);
   }
 
   /**
@@ -127,8 +149,9 @@ export class DeferredAcks {
     const mask = this.ids.length - 1;
     let end = this.head;
     while (end < this.tail && this.settledFlags[end & mask] === 1) end++;
-    // Only while connected: the message ids belong to this connection.
-    if (end === this.head || !this.client.connected) return;
+    // Only on the connection the messages came in on: the message ids belong to it.
+    const socket = this.socket ?? (this.client.connected ? this.client.stream : undefined);
+    if (end === this.head || !socket || socket.destroyed) return;
     // PUBACK with success and no properties is the same 4 bytes in MQTT 3.1.1 and 5: one write a run.
     const out = Buffer.allocUnsafe((end - this.head) * 4);
     let o = 0;
@@ -139,7 +162,7 @@ export class DeferredAcks {
       out[o++] = id >> 8;
       out[o++] = id & 0xff;
     }
-    this.client.stream.write(out);
+    socket.write(out);
     this.sent += end - this.head;
     this.head = end;
   };

@@ -3,7 +3,8 @@ import { ConfigError, ConnectError } from '../errors.js';
 import type { DecodedValue, Decoder, Logger, MessageHandler, Source } from '../types.js';
 import { finalConnectError, reconnectPolicy } from './connect-errors.js';
 import { DeferredAcks } from './deferred-ack.js';
-import { MqttMessage } from './mqtt-message.js';
+import { MqttMessage, type ReceivedPublish } from './mqtt-message.js';
+import { PublishReader } from './publish-reader.js';
 import { mqttSecurityOptions, type MqttSecurityInput } from './mqtt-security.js';
 import { presence as makePresence, type PresenceOptions } from './presence.js';
 import { perKeyCache } from '../cache.js';
@@ -102,6 +103,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let connectedAt: number | undefined;
   let paused = false;
   let acks: DeferredAcks | undefined;
+  let reader: PublishReader | undefined;
 
   const subscribe = async (c: MqttClient) => {
     // retainHandling 1: a subscription that already exists does not get the retained messages again.
@@ -133,22 +135,35 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         will: status?.will,
       };
       // TLS files read at start; a token from the provider when there is one
-      const c = mqtt.connect(options.url, { ...clientOptions, ...(await security.connectOptions()) });
+      const c = mqtt.connect(options.url, { ...clientOptions, ...(await security.connectOptions()), manualConnect: true });
       const policy = reconnectPolicy({ url: options.url, clientId: options.clientId, minDelayMs, maxDelayMs, log });
       client = c;
-      acks = new DeferredAcks(c);
-      if (paused) acks.pause();
-      c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
-        const qos = packet.qos;
+      const connectionAcks = (acks = new DeferredAcks(c, false));
+      const receive = (publish: ReceivedPublish, messageId: number | undefined) => {
         if (!intake) return; // not acknowledged: the broker redelivers it to this session later
-        const route = routeOf(topic);
-        const seq = qos === 1 ? acks!.hold(packet.messageId!) : -1;
+        const route = routeOf(publish.topic);
+        const seq = publish.qos === 1 ? connectionAcks.hold(messageId!) : -1;
         if (!route) {
-          log.warn({ topic }, 'message matched no subscription; left unacknowledged');
+          log.warn({ topic: publish.topic }, 'message matched no subscription; left unacknowledged');
           return;
         }
-        handler(new MqttMessage(topic, payload, packet, route.decoder, acks!, seq));
+        handler(new MqttMessage(publish, route.decoder, connectionAcks, seq));
+      };
+      // QoS 0/1 PUBLISHes are read off the socket; anything else goes through mqtt.js.
+      reader = new PublishReader(c, {
+        connack: (socket) => connectionAcks.connected(socket),
+        closed: (socket) => connectionAcks.disconnected(socket),
+        publish: (p) => receive(p, p.messageId),
       });
+      if (paused) {
+        acks.pause();
+        reader.pause();
+      }
+      c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
+        const { qos, retain, properties } = packet;
+        receive({ topic, payload, qos, retain, contentType: properties?.contentType, userProperties: properties?.userProperties }, packet.messageId);
+      });
+      c.connect();
       c.on('connect', (connack) => {
         connectedAt = Date.now();
         policy.connected();
@@ -193,10 +208,12 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
     pause() {
       paused = true;
       acks?.pause();
+      reader?.pause();
     },
     resume() {
       paused = false;
       acks?.resume();
+      reader?.resume();
     },
     connectedSinceMs: () => connectedAt,
     async stopIntake() {
