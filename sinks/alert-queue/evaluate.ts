@@ -1,4 +1,5 @@
 import type { AlertRule, FieldValue, Reading } from '../../pipeline/types.js';
+import { SeriesCache } from '../../pipeline/series-cache.js';
 import type { MachineRule, Observation, Signal } from './state-machine.js';
 
 /** A rule ready to evaluate: its selector, its per-reading signal and what the machine needs. */
@@ -9,29 +10,21 @@ export interface CompiledRule {
   selects(r: Reading): boolean;
   /** The observation for one selected reading at time key `t`; `undefined` when there is none (e.g. not a number). */
   observe(r: Reading, t: string): Observation | undefined;
+  /** The signal of one selected reading (a predicate is called once); `undefined` when there is none. */
+  signal(r: Reading): Signal | undefined;
+  /** The value an observation of `r` records, if any (call after {@link CompiledRule.signal}). */
+  value(r: Reading): number | string | boolean | undefined;
   /** Signals whose repeats in a row change nothing but the time, so the middle of a run can go. */
   readonly thinnable: ReadonlySet<Signal>;
 }
 
 /** The series of a reading: measurement and sorted tag set, as a JSON array (unambiguous, reversible). */
 export function seriesKey(r: Reading): string {
-  // Memoized by the tags as they come (insertion order): sorting and JSON cost more than a lookup.
-  if (r.measurement.includes('\u0000')) return sortedSeriesKey(r);
-  let raw = r.measurement;
-  for (const k in r.tags) {
-    const v = r.tags[k]!;
-    if (k.includes('\u0000') || v.includes('\u0000')) return sortedSeriesKey(r); // the separator: no lookup
-    raw += `\u0000${k}\u0000${v}`;
-  }
-  let key = seriesKeys.get(raw);
-  if (key === undefined) {
-    if (seriesKeys.size >= 100_000) seriesKeys.clear();
-    seriesKeys.set(raw, (key = sortedSeriesKey(r)));
-  }
-  return key;
+  // Cached per series: sorting and JSON cost more than a few map lookups.
+  return seriesKeys.get(r.measurement, r.tags, () => sortedSeriesKey(r));
 }
 
-const seriesKeys = new Map<string, string>();
+const seriesKeys = new SeriesCache<string>();
 
 function sortedSeriesKey(r: Reading): string {
   const keys = Object.keys(r.tags).sort();
@@ -99,30 +92,39 @@ export function compileRules(rules: readonly AlertRule[]): CompiledRule[] {
       for (const [k, allowed] of tagMatch) if (!allowed.has(r.tags[k] ?? '\u0000')) return false;
       return true;
     };
-    const observe = (r: Reading, t: string): Observation | undefined => {
+    const signal = (r: Reading): Signal | undefined => {
       switch (when.kind) {
         case 'absent':
-          return [t, 'c'];
+          return 'c';
         case 'predicate': {
-          const v = r.fields[when.field]!;
-          const verdict = when.test(v, r);
-          return [t, verdict === true ? 'f' : verdict === false ? 'c' : 'n', jsonValue(v)];
+          const verdict = when.test(r.fields[when.field]!, r);
+          return verdict === true ? 'f' : verdict === false ? 'c' : 'n';
         }
         default: {
           const v = numeric(r.fields[when.field]);
           if (v === undefined) return undefined;
-          if (when.kind === 'rateOfChange') return [t, 'r', v];
-          const signal: Signal = when.kind === 'above'
+          if (when.kind === 'rateOfChange') return 'r';
+          return when.kind === 'above'
             ? (v >= when.fire ? 'f' : v <= when.clear ? 'c' : 'n')
             : (v <= when.fire ? 'f' : v >= when.clear ? 'c' : 'n');
-          return [t, signal, v];
         }
       }
+    };
+    const value = (r: Reading): number | string | boolean | undefined => {
+      if (when.kind === 'absent') return undefined;
+      const v = r.fields[when.field]!;
+      return when.kind === 'predicate' ? jsonValue(v) : numeric(v);
+    };
+    const observe = (r: Reading, t: string): Observation | undefined => {
+      const s = signal(r);
+      if (s === undefined) return undefined;
+      const v = value(r);
+      return v === undefined ? [t, s] : [t, s, v];
     };
     // After the first of a run, a clear changes nothing; a hold only matters for repeats; a fire
     // only for repeats and forMs. See the thinning in collect().
     const thinnable = new Set<Signal>(machine.kind !== 'signal' ? [] : machine.repeatMs > 0 ? ['c'] : machine.forMs > 0 ? ['c', 'n'] : ['c', 'n', 'f']);
-    return { rule, machine, selects, observe, thinnable };
+    return { rule, machine, selects, observe, signal, value, thinnable };
   });
 }
 

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { ConfigError } from '../../pipeline/errors.js';
 import type { AlertRule, Batch, BatchPolicy, Failure, Logger, PipelineFlow, Reading, Sink, WriteResult } from '../../pipeline/types.js';
 import { compileRules, validateAlertRules } from './evaluate.js';
-import { collect, encodeObservations } from './observations.js';
+import { failureOf as ruleFailure, ObservationFold } from './observations.js';
 import { toAlertJob, type AlertJobOptions } from './jobs.js';
 import { deadmanHolds, timeKey, type AlertStore, type AlertTransition, type MachineRule } from './state-machine.js';
 import { alertKeys, redisAlertStore, type AlertKeys } from './store.js';
@@ -98,6 +98,7 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
   const jobOptions = options.jobs ?? {};
   const log = options.log;
   const compiled = compileRules(options.rules);
+  const fold = new ObservationFold(compiled);
   const absentRules: Record<string, MachineRule> = {};
   for (const c of compiled) if (c.machine.kind === 'absent') absentRules[c.rule.id] = c.machine;
   const startupGraceMs = options.deadmanStartupGraceMs ?? Math.max(0, ...Object.values(absentRules).map((r) => r.afterMs));
@@ -151,6 +152,22 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     return { now, nowT: timeKey(BigInt(Math.round(now)) * 1_000_000n) };
   };
 
+  let writing: Promise<unknown> = Promise.resolve();
+  /** Applies what was folded and enqueues its transitions; on failure it is folded back for the retry. */
+  const flushFold = async (): Promise<Failure | undefined> => {
+    if (fold.empty) return undefined;
+    const { now, nowT } = nowKeys();
+    const { groups, rules, folded } = fold.take(nowT);
+    try {
+      const transitions = groups.length > 0 ? await store.apply({ now, nowT, workerId, rules, groups }) : [];
+      await enqueue(transitions);
+      return undefined;
+    } catch (error) {
+      fold.putBack(folded);
+      return failureOf(error);
+    }
+  };
+
   const sweepOnce = async (): Promise<SweepResult> => {
     if (redis.status !== 'ready') return { status: 'failed', failure: unavailable(`redis connection is ${redis.status}`) };
     const { now, nowT } = nowKeys();
@@ -176,7 +193,9 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     keys,
     store,
     accepts: (item): item is Reading => isReading(item) && compiled.some((c) => c.selects(item)),
-    encode: (r) => encodeObservations(r, compiled),
+    // Rules are evaluated as readings are routed here and folded per series (see ObservationFold):
+    // the batch holds '' per reading, or the reason a rule threw on it.
+    encode: (r) => fold.add(r),
     needsItems: false,
     async open(pipelineFlow?: PipelineFlow) {
       openedAt = clock();
@@ -194,14 +213,17 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     },
     async write({ encoded }: Batch<Reading>): Promise<WriteResult> {
       if (redis.status !== 'ready') return { status: 'retry', failure: unavailable(`redis connection is ${redis.status}`) };
-      const { now, nowT } = nowKeys();
-      const { groups, rules, rejected } = collect(encoded, compiled, nowT);
-      try {
-        const transitions = groups.length > 0 ? await store.apply({ now, nowT, workerId, rules, groups }) : [];
-        await enqueue(transitions);
-      } catch (error) {
-        return { status: 'retry', failure: failureOf(error) };
+      const rejected: Array<{ index: number; failure: Failure }> = [];
+      for (let index = 0; index < encoded.length; index++) {
+        const failure = encoded[index] === '' ? undefined : ruleFailure(encoded[index]!);
+        if (failure) rejected.push({ index, failure });
       }
+      // Everything folded so far, which includes this batch. One write at a time: a batch whose
+      // readings an earlier write took is delivered only once that write succeeded.
+      const written = writing.then(() => flushFold());
+      writing = written.catch(noop);
+      const failure = await written;
+      if (failure) return { status: 'retry', failure };
       return rejected.length > 0 ? { status: 'partial', rejected } : { status: 'delivered' };
     },
     sweep: () => sweeping ?? sweepOnce(),

@@ -1,121 +1,179 @@
-import { flatString } from '../../pipeline/flat-string.js';
 import type { Failure, Reading } from '../../pipeline/types.js';
 import { seriesKey, type CompiledRule } from './evaluate.js';
 import { timeKey, type BatchPayload, type MachineRule, type Observation, type Signal } from './state-machine.js';
 
-/** What {@link collect} found in a batch. */
+/** What {@link ObservationFold.take} hands to the store. */
 export interface CollectedRules {
   readonly groups: BatchPayload['groups'];
   readonly rules: Record<string, MachineRule>;
-  /** Readings a predicate threw on: they are dead-lettered with the reason. */
-  readonly rejected: Array<{ index: number; failure: Failure }>;
 }
 
-/** Separator of an encoded reading; JSON escapes it, so series keys and values never contain it. */
-const FIELD = '\u001f';
-/** A rule's index is one character from here on: no number to parse back. */
-const RULE_BASE = 0x40;
-/** Marks a value written as JSON (a number is written as plain text). */
-const JSON_VALUE = '\u0001';
-/** First character of an encoded reading on which a rule threw; the rest is the reason. */
+/** First character of what {@link ObservationFold.add} returns for a reading a rule threw on; the rest is the reason. */
 const FAILED = '\u0015';
 
-/**
- * Evaluates the rules on one reading as it is routed to the alert sink, into a compact string:
- * series key, event time, and per selected rule its index, signal and value. A batch then holds
- * this flat string instead of the reading (less for the garbage collector to copy while the batch
- * waits), and {@link collect} needs no second pass over the rules.
- * A rule that throws is recorded in the string; {@link collect} reports it as `alert_rule_error`.
- * @example
- * encodeObservations(reading, compileRules(rules)) // '["telemetry","device","d1"]\u001f01795…\u001f0\u001ec\u001e21.5'
- */
-export function encodeObservations(r: Reading, compiled: readonly CompiledRule[]): string {
-  let t: string | undefined;
-  let out = '';
-  for (let i = 0; i < compiled.length; i++) {
-    const c = compiled[i]!;
-    if (!c.selects(r)) continue;
-    const absentRule = c.machine.kind === 'absent';
-    let o: Observation | undefined;
-    try {
-      // A deadman observation takes the batch's time ("seen now"), filled in by collect.
-      o = c.observe(r, absentRule ? '' : (t ??= timeKey(r.timeNs)));
-    } catch (error) {
-      return `${FAILED}rule ${c.rule.id}: ${error instanceof Error ? error.message : String(error)}`;
-    }
-    if (o === undefined) continue;
-    // FIELD, rule, signal, value: a number as text, any other value (predicates) as JSON.
-    const value = o.length < 3 ? '' : typeof o[2] === 'number' ? String(o[2]) : `${JSON_VALUE}${JSON.stringify(o[2])}`;
-    out += `${FIELD}${String.fromCharCode(RULE_BASE + i)}${o[1]}${value}`;
-  }
-  return flatString(`${seriesKey(r)}${FIELD}${t ?? ''}${out}`);
+type Value = number | string | boolean;
+/** An observation before its time becomes a time key: only the kept ones are converted. */
+type Pending = [ns: bigint, signal: Signal, value: Value | undefined];
+
+/** One rule's observations of one series since the last take. */
+interface Group {
+  obs: Pending[];
+  /** Event times never went backwards: runs could be thinned as they came. */
+  sorted: boolean;
+}
+
+interface SeriesGroups {
+  readonly series: string;
+  /** By rule index. */
+  readonly perRule: Array<Group | undefined>;
 }
 
 /**
- * Evaluates a batch of readings encoded by {@link encodeObservations}: observations grouped per
- * rule and series in event-time order (a deadman needs one per series: "seen now"). Runs of one
- * signal are thinned to their first and last observation where the middle cannot change the
- * outcome, which keeps the Redis script's work near one or two observations per series and batch.
+ * The alert rules' observations, folded per series and rule as readings are routed to the alert
+ * sink: the sink's batches then hold nothing per reading, and a write takes everything folded so
+ * far, which always includes the batch being written (readings are folded before their batch is
+ * sealed). Taking more than the batch is safe: observations are idempotent, and older than a
+ * series' last one are ignored, exactly as when a worker dies after writing and its messages are
+ * redelivered.
+ *
+ * Runs of one signal are thinned to their first and last observation as they arrive where the
+ * middle cannot change the outcome, which keeps the Redis script's work near one or two
+ * observations per series and write. A deadman needs one "seen now" per series.
  */
-export function collect(encoded: readonly string[], compiled: readonly CompiledRule[], nowT: string): CollectedRules {
-  const bySeries = new Map<string, Array<{ obs: Observation[]; sorted: boolean } | undefined>>();
-  const rules: CollectedRules['rules'] = {};
-  const rejected: CollectedRules['rejected'] = [];
-  for (let index = 0; index < encoded.length; index++) {
-    const e = encoded[index]!;
-    if (e.charCodeAt(0) === 0x15) {
-      rejected.push({ index, failure: { code: 'alert_rule_error', reason: e.slice(1) } });
-      continue;
-    }
-    const seriesEnd = e.indexOf(FIELD);
-    const timeEnd = e.indexOf(FIELD, seriesEnd + 1);
-    if (seriesEnd < 0 || timeEnd < 0) continue; // no rule observed this reading
-    const series = e.slice(0, seriesEnd), t = e.slice(seriesEnd + 1, timeEnd);
-    let perRule = bySeries.get(series);
-    for (let pos = timeEnd + 1; pos < e.length;) {
-      let end = e.indexOf(FIELD, pos);
-      if (end < 0) end = e.length;
-      const i = e.charCodeAt(pos) - RULE_BASE;
-      const signal = e[pos + 1] as Signal;
-      const c = compiled[i];
-      const absentRule = c?.machine.kind === 'absent';
-      let o: Observation;
-      if (end === pos + 2) o = [absentRule ? nowT : t, signal];
-      else if (e.charCodeAt(pos + 2) === 1) o = [t, signal, JSON.parse(e.slice(pos + 3, end)) as number | string | boolean];
-      else o = [t, signal, Number(e.slice(pos + 2, end))];
-      pos = end + 1;
-      if (!c) continue;
-      if (!perRule) bySeries.set(series, (perRule = []));
-      const g = perRule[i];
-      if (!g) {
-        perRule[i] = { obs: [o], sorted: true };
-        rules[c.rule.id] = c.machine;
-      } else if (!absentRule) {
-        if (g.obs[g.obs.length - 1]![0] > o[0]) g.sorted = false;
-        g.obs.push(o);
-      }
-    }
+export class ObservationFold {
+  private current = new Map<string, SeriesGroups>();
+
+  constructor(private readonly compiled: readonly CompiledRule[]) {}
+
+  /** Whether nothing was folded since the last take. */
+  get empty(): boolean {
+    return this.current.size === 0;
   }
-  const groups: Array<readonly [string, string, readonly Observation[]]> = [];
-  for (const [series, perRule] of bySeries) {
-    perRule.forEach((g, i) => {
-      if (!g) return;
+
+  /**
+   * Evaluates the rules on `r` and folds its observations.
+   * @returns '' when folded; when a rule threw, the reason (marked; see {@link failureOf}) and nothing is folded
+   */
+  add(r: Reading): string {
+    const compiled = this.compiled, signals = this.signals;
+    // Evaluated first, folded after: a reading a rule throws on contributes nothing.
+    let any = false;
+    for (let i = 0; i < compiled.length; i++) {
       const c = compiled[i]!;
-      if (!g.sorted) g.obs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      groups.push([c.rule.id, series, c.thinnable.size > 0 ? thin(g.obs, c.thinnable) : g.obs]);
-    });
+      signals[i] = undefined;
+      if (!c.selects(r)) continue;
+      try {
+        signals[i] = c.signal(r);
+      } catch (error) {
+        return `${FAILED}rule ${c.rule.id}: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      any ||= signals[i] !== undefined;
+    }
+    if (!any) return '';
+    const series = seriesKey(r);
+    let s = this.current.get(series);
+    if (s === undefined) this.current.set(series, (s = { series, perRule: [] }));
+    for (let i = 0; i < compiled.length; i++) {
+      const signal = signals[i];
+      if (signal !== undefined) this.fold(s, i, r, signal);
+    }
+    return '';
   }
+
+  /** Signals of the reading being added, by rule index (reused: no array per reading). */
+  private readonly signals: Array<Signal | undefined> = [];
+
+  private fold(s: SeriesGroups, i: number, r: Reading, signal: Signal): void {
+    const c = this.compiled[i]!;
+    const g = s.perRule[i];
+    if (g === undefined) {
+      s.perRule[i] = { obs: [[r.timeNs, signal, c.value(r)]], sorted: true };
+      return;
+    }
+    if (c.machine.kind === 'absent') return; // one "seen" per take
+    const obs = g.obs, n = obs.length, last = obs[n - 1]!, ns = r.timeNs;
+    if (ns < last[0]) g.sorted = false;
+    // In order and a third of a thinnable run: the middle one goes (overwritten in place).
+    if (g.sorted && n >= 2 && last[1] === signal && obs[n - 2]![1] === signal && c.thinnable.has(signal)) {
+      last[0] = ns;
+      last[2] = c.value(r);
+    } else {
+      obs.push([ns, signal, c.value(r)]);
+    }
+  }
+
+  /**
+   * Everything folded since the last take, as the store's groups (per series in first-seen order,
+   * then by rule); the fold starts empty. Give it back with {@link ObservationFold.putBack} when the
+   * write fails.
+   */
+  take(nowT: string): CollectedRules & { readonly folded: Map<string, SeriesGroups> } {
+    const folded = this.current;
+    this.current = new Map();
+    const groups: Array<readonly [string, string, readonly Observation[]]> = [];
+    const rules: CollectedRules['rules'] = {};
+    for (const { series, perRule } of folded.values()) {
+      perRule.forEach((g, i) => {
+        if (!g) return;
+        const c = this.compiled[i]!;
+        rules[c.rule.id] = c.machine;
+        if (c.machine.kind === 'absent') {
+          groups.push([c.rule.id, series, [[nowT, 'c']]]);
+          return;
+        }
+        if (!g.sorted) g.obs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        const obs = g.sorted || c.thinnable.size === 0 ? g.obs : thin(g.obs, c.thinnable);
+        groups.push([c.rule.id, series, obs.map(([ns, signal, value]): Observation => (value === undefined ? [timeKey(ns), signal] : [timeKey(ns), signal, value]))]);
+      });
+    }
+    return { groups, rules, folded };
+  }
+
+  /** A failed write's observations go back in front of what was folded since (a retry writes them). */
+  putBack(folded: Map<string, SeriesGroups>): void {
+    const later = this.current;
+    this.current = folded;
+    for (const [key, s] of later) {
+      const earlier = folded.get(key);
+      if (earlier === undefined) {
+        folded.set(key, s);
+        continue;
+      }
+      s.perRule.forEach((g, i) => {
+        if (!g) return;
+        const e = earlier.perRule[i];
+        if (!e) earlier.perRule[i] = g;
+        else if (this.compiled[i]!.machine.kind !== 'absent') {
+          const last = e.obs[e.obs.length - 1]!;
+          e.sorted = e.sorted && g.sorted && g.obs[0]![0] >= last[0];
+          e.obs.push(...g.obs);
+          if (e.sorted) e.obs = thin(e.obs, this.compiled[i]!.thinnable); // a run may span the two
+        }
+      });
+    }
+  }
+}
+
+/** The reason in what {@link ObservationFold.add} returned, when a rule threw. */
+export function failureOf(added: string): Failure | undefined {
+  return added.charCodeAt(0) === 0x15 ? { code: 'alert_rule_error', reason: added.slice(1) } : undefined;
+}
+
+/** Groups readings as the sink would fold them into one write: for tests and tools that hold readings. */
+export function collectReadings(items: readonly Reading[], compiled: readonly CompiledRule[], nowT: string): CollectedRules & { rejected: Array<{ index: number; failure: Failure }> } {
+  const fold = new ObservationFold(compiled);
+  const rejected: Array<{ index: number; failure: Failure }> = [];
+  items.forEach((r, index) => {
+    const failure = failureOf(fold.add(r));
+    if (failure) rejected.push({ index, failure });
+  });
+  const { groups, rules } = fold.take(nowT);
   return { groups, rules, rejected };
 }
 
-/** {@link collect} on readings (evaluated here): for tests and callers that hold readings. */
-export function collectReadings(items: readonly Reading[], compiled: readonly CompiledRule[], nowT: string): CollectedRules {
-  return collect(items.map((r) => encodeObservations(r, compiled)), compiled, nowT);
-}
-
 /** Drops observations inside a run of one thinnable signal, keeping each run's first and last. */
-function thin(obs: readonly Observation[], thinnable: ReadonlySet<Signal>): Observation[] {
-  const out: Observation[] = [];
+function thin(obs: readonly Pending[], thinnable: ReadonlySet<Signal>): Pending[] {
+  const out: Pending[] = [];
   for (let i = 0; i < obs.length; i++) {
     const s = obs[i]![1];
     if (i > 0 && i < obs.length - 1 && thinnable.has(s) && obs[i - 1]![1] === s && obs[i + 1]![1] === s) continue;

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { flatString } from '../../pipeline/flat-string.js';
+import { SeriesCache } from '../../pipeline/series-cache.js';
 import type { Reading } from '../../pipeline/types.js';
 
 // Characters that make a name or a string field need escaping, checked with ASCII tables (faster
@@ -21,6 +22,8 @@ const escapeChar = (c: string): string => CONTROL[c] ?? `\\${c}`;
 const MAX_TIME_NS = 9223372036854775806n;
 const [MIN_INT, MAX_INT] = [-(2n ** 63n), 2n ** 63n - 1n];
 const [MIN_SAFE, MAX_SAFE] = [BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER)];
+// Series repeat: a line's measurement and tags are escaped, sorted and checked once per series.
+const prefixes = new SeriesCache<string>(50_000);
 // Measurements and keys repeat, so their escaped forms are cached (short ones; cleared when full).
 const measurementCache = new Map<string, string>();
 const keyCache = new Map<string, string>();
@@ -51,25 +54,7 @@ export function toLineProtocol(reading: Reading): string {
   if (timeNs < -MAX_TIME_NS || timeNs > MAX_TIME_NS) {
     throw new Error(`line protocol: timestamp ${timeNs} ns is out of range (±${MAX_TIME_NS})`);
   }
-  let line = cached(measurementCache, measurement, MEASUREMENT_SPECIAL, MEASUREMENT_ESCAPE, 'measurement');
-  if (line === '') throw new Error(`line protocol: measurement is empty (${JSON.stringify(measurement)})`);
-  if (line.charCodeAt(0) === 35 /* # */) {
-    throw new Error(`line protocol: measurement ${JSON.stringify(line)} starts with "#", which InfluxDB reads as a comment`);
-  }
-
-  // Tags are usually in key order already: build, and start over sorted only if they are not.
-  let prev = '';
-  let tagSet = '';
-  for (const key in tags) {
-    if (key < prev) {
-      tagSet = '';
-      for (const k of sortedKeys(tags)) tagSet += tag(k, tags[k]);
-      break;
-    }
-    prev = key;
-    tagSet += tag(key, tags[key]);
-  }
-  line += tagSet;
+  let line = prefixes.get(measurement, tags, () => seriesPrefix(measurement, tags));
 
   let sep = ' ';
   for (const key in fields) {
@@ -105,6 +90,28 @@ export function toLineProtocol(reading: Reading): string {
   if (sep === ' ') throw new Error(`line protocol: no writable field in reading of measurement ${JSON.stringify(measurement)}`
     + ' (NaN/Infinity, integers beyond int64, null values and empty keys are skipped)');
   return flatString(`${line} ${timeNs}`); // it waits in a batch
+}
+
+/** Measurement and tag set of a line, escaped, tags sorted; checked once per series (see `prefixes`). */
+function seriesPrefix(measurement: string, tags: Reading['tags']): string {
+  const m = cached(measurementCache, measurement, MEASUREMENT_SPECIAL, MEASUREMENT_ESCAPE, 'measurement');
+  if (m === '') throw new Error(`line protocol: measurement is empty (${JSON.stringify(measurement)})`);
+  if (m.charCodeAt(0) === 35 /* # */) {
+    throw new Error(`line protocol: measurement ${JSON.stringify(m)} starts with "#", which InfluxDB reads as a comment`);
+  }
+  // Tags are usually in key order already: build, and start over sorted only if they are not.
+  let prev = '';
+  let tagSet = '';
+  for (const key in tags) {
+    if (key < prev) {
+      tagSet = '';
+      for (const k of sortedKeys(tags)) tagSet += tag(k, tags[k]);
+      break;
+    }
+    prev = key;
+    tagSet += tag(key, tags[key]);
+  }
+  return flatString(m + tagSet);
 }
 
 /** Keys in code-unit order, by insertion: tag sets are small, and Array#sort is slow on them. */
