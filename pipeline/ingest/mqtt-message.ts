@@ -4,7 +4,10 @@ import type { DeferredAcks } from './deferred-ack.js';
 /** What a received PUBLISH carries, as `PublishReader` or mqtt.js read it. */
 export interface ReceivedPublish {
   readonly topic: string;
-  readonly payload: Buffer;
+  /** The payload is `data[payloadStart, payloadEnd)`. */
+  readonly data: Buffer;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
   readonly qos: 0 | 1 | 2;
   readonly retain: boolean;
   readonly contentType: string | undefined;
@@ -14,13 +17,17 @@ export interface ReceivedPublish {
 /** One received message; settling it releases its PUBACK (QoS 1) through the connection's acks. */
 export class MqttMessage implements SourceMessage {
   readonly topic: string;
-  readonly payload: Buffer;
   readonly qos: 0 | 1 | 2;
   readonly retain: boolean;
   readonly receivedAtMs = Date.now();
   readonly contentType: string | undefined;
   readonly userProperties: Readonly<Record<string, string | readonly string[]>> | undefined;
   private readonly epoch: number;
+  // The payload as a range of the read buffer: a view object per held message would be copied by
+  // every garbage collection while the message waits for its batch.
+  private readonly data: Buffer;
+  private readonly start: number;
+  private readonly end: number;
 
   constructor(
     publish: ReceivedPublish,
@@ -30,12 +37,19 @@ export class MqttMessage implements SourceMessage {
     private readonly seq: number,
   ) {
     this.topic = publish.topic;
-    this.payload = publish.payload;
+    this.data = publish.data;
+    this.start = publish.payloadStart;
+    this.end = publish.payloadEnd;
     this.qos = publish.qos;
     this.retain = publish.retain;
     this.contentType = publish.contentType;
     this.userProperties = publish.userProperties;
     this.epoch = acks.currentEpoch;
+  }
+
+  /** A view of the payload (made on each access: read it once). */
+  get payload(): Buffer {
+    return this.data.subarray(this.start, this.end);
   }
 
   settle(): void {

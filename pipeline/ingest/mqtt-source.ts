@@ -161,7 +161,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       }
       c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
         const { qos, retain, properties } = packet;
-        receive({ topic, payload, qos, retain, contentType: properties?.contentType, userProperties: properties?.userProperties }, packet.messageId);
+        receive({ topic, data: payload, payloadStart: 0, payloadEnd: payload.length, qos, retain, contentType: properties?.contentType, userProperties: properties?.userProperties }, packet.messageId);
       });
       c.connect();
       c.on('connect', (connack) => {

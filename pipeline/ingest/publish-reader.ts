@@ -4,8 +4,10 @@ import type { MqttClient } from 'mqtt';
 /** A QoS 0 or 1 PUBLISH as read off the socket. */
 export interface InboundPublish {
   readonly topic: string;
-  /** A view into the socket's read buffer (no copy). */
-  readonly payload: Buffer;
+  /** The socket's read buffer; the payload is `data[payloadStart, payloadEnd)` (no copy, no view per message). */
+  readonly data: Buffer;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
   readonly qos: 0 | 1;
   readonly retain: boolean;
   readonly messageId: number;
@@ -192,7 +194,7 @@ function readPublish(buf: Buffer, pos: number, total: number, v5: boolean): Inbo
     }
     if (p < 0) return DEFER;
   }
-  return { topic, payload: buf.subarray(p, end), qos: qos as 0 | 1, retain: (flags & 1) === 1, messageId, contentType, userProperties };
+  return { topic, data: buf, payloadStart: p, payloadEnd: end, qos: qos as 0 | 1, retain: (flags & 1) === 1, messageId, contentType, userProperties };
 }
 
 /** MQTT 5 PUBLISH properties: content type and user properties kept, the rest skipped; p = -1 to defer. */

@@ -5,7 +5,7 @@ import type {
 import { MessageContext, retention, type RetentionOf } from './context.js';
 import { Origin } from './origin.js';
 import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
-import { SinkRunner, type Entry } from './sink-runner.js';
+import { SinkRunner, type Entries, type Entry } from './sink-runner.js';
 import { RuntimeStats } from './stats.js';
 
 /** Everything the runtime needs to run one pipeline in one worker. */
@@ -73,18 +73,18 @@ export class Runtime {
     this.maxUnsettled = opts.maxUnsettled ?? Math.ceil(opts.source.window * 1.5);
     const window = opts.source.window;
     const hooks = (sink: string) => ({
-      delivered: (entries: readonly Entry<unknown>[]) => { for (const e of entries) e.origin.release(); },
+      delivered: (entries: Entries<unknown>) => { for (const origin of entries.origins) origin.release(); },
       rejected: (entry: Entry<unknown>, failure: Failure) => this.deadLetter(entry.origin, failure, sink, entry.encoded, entry.origin),
     });
     // A batch never needs to be larger than what the broker lets us hold unacknowledged.
     const atWindow = () => this.stats.unsettled >= window;
     this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window), atWindow));
     this.deadLetterRunner = new SinkRunner<DeadLetter>(opts.deadLetters, {
-      delivered: (entries) => { for (const e of entries) e.origin.release(); },
+      delivered: (entries) => { for (const origin of entries.origins) origin.release(); },
       // The dead-letter sink is the last resort: a refusal there is logged and retried, never dropped.
       rejected: (entry, failure) => {
         opts.log.error({ code: failure.code, error: failure.reason }, 'dead-letter sink refused an entry, retrying');
-        setTimeout(() => this.deadLetterRunner.add(entry), retry.maxDelayMs).unref();
+        setTimeout(() => this.deadLetterRunner.add(entry.item, entry.encoded, entry.origin), retry.maxDelayMs).unref();
       },
     }, retry, this.stats, opts.log, opts.deadLetters.batch.maxItems, atWindow);
   }
@@ -273,7 +273,7 @@ export class Runtime {
         continue;
       }
       origin.hold();
-      runner.add({ item: runner.keepsItems ? item : undefined, encoded, origin });
+      runner.add(item, encoded, origin);
     }
     if (!routed) this.deadLetter(origin, { code: 'unrouted', reason: 'no sink accepts this item' }, 'router', safeJson(item));
   }
@@ -287,7 +287,7 @@ export class Runtime {
     };
     RuntimeStats.bump(this.stats.deadLetters, failure.code);
     origin.hold();
-    this.deadLetterRunner.add({ item: letter, encoded: this.opts.deadLetters.encode(letter), origin });
+    this.deadLetterRunner.add(letter, this.opts.deadLetters.encode(letter), origin);
     releaseAfter?.release(); // the rejected sink entry is replaced by its dead letter
   }
 }

@@ -6,18 +6,31 @@ import { RuntimeStats } from './stats.js';
 
 /** One item on its way to a sink, with the origin it settles. */
 export interface Entry<T> {
-  readonly item: T;
+  /** `undefined` when the sink does not read items (`needsItems: false`). */
+  readonly item: T | undefined;
   readonly encoded: string;
   readonly origin: Origin;
+}
+
+/**
+ * Entries as parallel arrays, no object per entry: they wait while batches are written, and the
+ * garbage collector copies whatever waits. `items` is empty when the sink does not read items.
+ */
+export interface Entries<T> {
+  readonly items: T[];
+  readonly encoded: string[];
+  readonly origins: Origin[];
 }
 
 /** What the runner reports back to the runtime. */
 export interface SinkRunnerHooks<T> {
   /** These entries are durable in the sink. */
-  delivered(entries: readonly Entry<T>[]): void;
+  delivered(entries: Entries<T>): void;
   /** The sink refused this entry for good. */
   rejected(entry: Entry<T>, failure: Failure): void;
 }
+
+const noEntries = <T>(): Entries<T> => ({ items: [], encoded: [], origins: [] });
 
 /**
  * Batches the items of one sink by count, bytes and time, writes up to `maxConcurrency` batches
@@ -25,12 +38,12 @@ export interface SinkRunnerHooks<T> {
  * This is the only place in Tributary that retries a write.
  */
 export class SinkRunner<T> {
-  private open: Entry<T>[] = [];
+  private open: Entries<T> = noEntries();
   private openBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   /** The open batch waited `maxWaitMs` and is sealed when a write slot frees. */
   private due = false;
-  private readonly sealed: Entry<T>[][] = [];
+  private readonly sealed: Entries<T>[] = [];
   private inFlight = 0;
   private inFlightEntries = 0;
   private idleWaiters: Array<() => void> = [];
@@ -53,16 +66,19 @@ export class SinkRunner<T> {
 
   /** Entries buffered or being written. */
   get pending(): number {
-    let n = this.open.length;
-    for (const b of this.sealed) n += b.length;
+    let n = this.open.origins.length;
+    for (const b of this.sealed) n += b.origins.length;
     return n + this.inFlightEntries;
   }
 
-  /** Queues one entry; seals the batch when it is full. */
-  add(entry: Entry<T>): void {
-    this.open.push(entry);
-    this.openBytes += entry.encoded.length + 1;
-    if (this.open.length >= this.maxItems || this.openBytes >= this.sink.batch.maxBytes) this.flush();
+  /** Queues one entry (`item` is dropped unless the sink reads items); seals the batch when it is full. */
+  add(item: T | undefined, encoded: string, origin: Origin): void {
+    const open = this.open;
+    if (this.keepsItems) open.items.push(item as T);
+    open.encoded.push(encoded);
+    open.origins.push(origin);
+    this.openBytes += encoded.length + 1;
+    if (open.origins.length >= this.maxItems || this.openBytes >= this.sink.batch.maxBytes) this.flush();
     else if (this.timer === undefined && !this.due) this.timer = setTimeout(this.waited, this.sink.batch.maxWaitMs);
   }
 
@@ -82,9 +98,9 @@ export class SinkRunner<T> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.due = false;
-    if (this.open.length === 0) return;
+    if (this.open.origins.length === 0) return;
     this.sealed.push(this.open);
-    this.open = [];
+    this.open = noEntries();
     this.openBytes = 0;
     this.pump();
   }
@@ -114,11 +130,12 @@ export class SinkRunner<T> {
   private pump(): void {
     while (this.inFlight < this.sink.batch.maxConcurrency && this.sealed.length > 0) {
       const batch = this.sealed.shift()!;
+      const size = batch.origins.length;
       this.inFlight++;
-      this.inFlightEntries += batch.length;
+      this.inFlightEntries += size;
       void this.deliver(batch).finally(() => {
         this.inFlight--;
-        this.inFlightEntries -= batch.length;
+        this.inFlightEntries -= size;
         if (this.due || this.atWindow()) this.nudge();
         this.pump();
         if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
@@ -126,59 +143,72 @@ export class SinkRunner<T> {
     }
   }
 
-  private async deliver(entries: readonly Entry<T>[]): Promise<void> {
+  private async deliver(entries: Entries<T>): Promise<void> {
     const startedAt = Date.now();
+    const size = entries.origins.length;
     for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
       const t0 = performance.now();
       const result = await this.write(entries);
       switch (result.status) {
         case 'delivered':
-          this.stats.recordWrite(this.sink.name, performance.now() - t0, entries.length);
+          this.stats.recordWrite(this.sink.name, performance.now() - t0, size);
           this.hooks.delivered(entries);
           return;
         case 'partial':
           return this.settlePartial(entries, result);
         case 'rejected':
-          if (entries.length === 1) return this.hooks.rejected(entries[0]!, result.failure);
+          if (size === 1) return this.hooks.rejected(entryAt(entries, 0), result.failure);
           // Bisect: the good halves get written, the bad items end up alone and dead-lettered.
-          await this.deliver(entries.slice(0, entries.length >> 1));
-          await this.deliver(entries.slice(entries.length >> 1));
+          await this.deliver(slice(entries, 0, size >> 1));
+          await this.deliver(slice(entries, size >> 1, size));
           return;
         case 'retry': {
           if (Date.now() - startedAt >= this.retry.giveUpAfterMs) {
             const failure = { code: 'retry_exhausted', reason: `gave up after ${attempt} attempts: ${result.failure.reason}` };
-            for (const e of entries) this.hooks.rejected(e, failure);
+            for (let i = 0; i < size; i++) this.hooks.rejected(entryAt(entries, i), failure);
             return;
           }
           const delayMs = retryDelayMs(this.retry, attempt, result.retryAfterMs);
           RuntimeStats.bump(this.stats.retries, this.sink.name);
-          this.log.warn({ sink: this.sink.name, code: result.failure.code, error: result.failure.reason, attempt, delayMs, items: entries.length }, 'write failed, retrying');
+          this.log.warn({ sink: this.sink.name, code: result.failure.code, error: result.failure.reason, attempt, delayMs, items: size }, 'write failed, retrying');
           await sleep(delayMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
         }
       }
     }
   }
 
-  private settlePartial(entries: readonly Entry<T>[], result: Extract<WriteResult, { status: 'partial' }>): void {
+  private settlePartial(entries: Entries<T>, result: Extract<WriteResult, { status: 'partial' }>): void {
     const bad = new Map(result.rejected.map((r) => [r.index, r.failure]));
-    const good: Entry<T>[] = [];
-    entries.forEach((e, i) => {
+    const good = noEntries<T>();
+    for (let i = 0; i < entries.origins.length; i++) {
       const failure = bad.get(i);
-      if (failure) this.hooks.rejected(e, failure);
-      else good.push(e);
-    });
-    this.stats.recordWrite(this.sink.name, 0, good.length);
+      if (failure) {
+        this.hooks.rejected(entryAt(entries, i), failure);
+      } else {
+        if (this.keepsItems) good.items.push(entries.items[i]!);
+        good.encoded.push(entries.encoded[i]!);
+        good.origins.push(entries.origins[i]!);
+      }
+    }
+    this.stats.recordWrite(this.sink.name, 0, good.origins.length);
     this.hooks.delivered(good);
   }
 
-  private async write(entries: readonly Entry<T>[]): Promise<WriteResult> {
-    const batch = { items: this.keepsItems ? entries.map((e) => e.item) : [], encoded: entries.map((e) => e.encoded) };
+  private async write(entries: Entries<T>): Promise<WriteResult> {
     try {
-      return await this.sink.write(batch);
+      return await this.sink.write({ items: entries.items, encoded: entries.encoded });
     } catch (error) {
       // A sink that throws has a bug; retrying keeps the data and the bug shows in the logs.
       this.log.error({ sink: this.sink.name, error }, 'sink threw instead of returning a result');
       return { status: 'retry', failure: { code: 'sink_threw', reason: String(error) } };
     }
   }
+}
+
+function entryAt<T>(e: Entries<T>, i: number): Entry<T> {
+  return { item: e.items[i], encoded: e.encoded[i]!, origin: e.origins[i]! };
+}
+
+function slice<T>(e: Entries<T>, from: number, to: number): Entries<T> {
+  return { items: e.items.slice(from, to), encoded: e.encoded.slice(from, to), origins: e.origins.slice(from, to) };
 }

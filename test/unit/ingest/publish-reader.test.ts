@@ -25,6 +25,7 @@ function harness(protocolVersion: 4 | 5, onPublish?: (m: InboundPublish, reader:
 }
 
 const encode = (packet: Packet, protocolVersion: 4 | 5) => mqttPacket.generate(packet, { protocolVersion });
+const payloadOf = (m: InboundPublish) => m.data.subarray(m.payloadStart, m.payloadEnd);
 const tick = () => new Promise((r) => setImmediate(r));
 
 const publish = (topic: string, payload: Buffer | string, extra: Partial<mqttPacket.IPublishPacket> = {}): mqttPacket.IPublishPacket => ({
@@ -50,11 +51,11 @@ describe.each([4, 5] as const)('PublishReader on MQTT %s', (v) => {
       await tick();
       expect(h.events).toEqual(['connack', 'publish a/1', 'publish a/2', 'publish b/ü', 'publish big']);
       expect(h.passedOn()).toEqual(Buffer.concat([connack, suback]));
-      expect(h.published.map((m) => [m.qos, m.messageId, m.retain, m.payload.length])).toEqual([
+      expect(h.published.map((m) => [m.qos, m.messageId, m.retain, payloadOf(m).length])).toEqual([
         [1, 1, false, 7], [1, 300, true, 300], [0, 0, false, 4], [1, 65535, false, 70_000],
       ]);
-      expect(h.published[0]!.payload.toString()).toBe('{"t":1}');
-      expect(h.published[3]!.payload.every((b) => b === 1)).toBe(true);
+      expect(payloadOf(h.published[0]!).toString()).toBe('{"t":1}');
+      expect(payloadOf(h.published[3]!).every((b) => b === 1)).toBe(true);
     }
   });
 
@@ -82,7 +83,7 @@ describe('PublishReader leaves to mqtt.js what it does not read', () => {
     expect(h.published).toHaveLength(1);
     expect(h.published[0]!.contentType).toBe('application/json');
     expect(h.published[0]!.userProperties).toEqual({ site: 'a', tag: ['1', '2'] });
-    expect(h.published[0]!.payload.toString()).toBe('x');
+    expect(payloadOf(h.published[0]!).toString()).toBe('x');
     expect(h.passedOn()).toEqual(aliased);
   });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../../pipeline/log.js';
 import type { Origin } from '../../../../pipeline/runtime/origin.js';
 import { retryDelayMs, type RetryPolicy } from '../../../../pipeline/runtime/retry.js';
-import { SinkRunner, type Entry } from '../../../../pipeline/runtime/sink-runner.js';
+import { SinkRunner } from '../../../../pipeline/runtime/sink-runner.js';
 import { RuntimeStats } from '../../../../pipeline/runtime/stats.js';
 import type { Batch, BatchPolicy, Failure, Sink, WriteResult } from '../../../../pipeline/types.js';
 
@@ -34,14 +34,13 @@ function harness(write: Writer, batch: Partial<BatchPolicy> = {}, retry: RetryPo
   const rejected: Array<{ item: string; failure: Failure }> = [];
   const stats = new RuntimeStats();
   const runner = new SinkRunner(sink, {
-    delivered: (entries) => { for (const e of entries) delivered.push(e.item); },
-    rejected: (entry, failure) => { rejected.push({ item: entry.item, failure }); },
+    delivered: (entries) => { delivered.push(...entries.items); },
+    rejected: (entry, failure) => { rejected.push({ item: entry.item!, failure }); },
   }, retry, stats, silentLogger);
-  const add = (...items: string[]) => { for (const item of items) runner.add(entry(item)); };
+  const add = (...items: string[]) => { for (const item of items) runner.add(item, item, {} as Origin); };
   return { runner, batches, delivered, rejected, stats, add };
 }
 
-const entry = (item: string): Entry<string> => ({ item, encoded: item, origin: {} as Origin });
 const ok: WriteResult = { status: 'delivered' };
 const deferred = () => {
   let resolve!: () => void;
