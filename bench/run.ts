@@ -40,7 +40,8 @@ for (let r = 0; r < runs; r++) {
       const res = await measureTributary({ mqttPort, influx, n, mode, format, workers }, r);
       results.set(`${mode} ${format}`, [...(results.get(`${mode} ${format}`) ?? []), res]);
       log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`
-        + (mode === 'drain' ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg).map(([k, v]) => `${k} ${v}`).join(', ')} µs/msg)` : ''));
+        + (mode === 'drain' ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg).map(([k, v]) => `${k} ${v}`).join(', ')} µs/msg)` : '')
+        + (res.publishRate ? ` (publisher ${res.publishRate} msg/s)` : ''));
     }
   }
 }
@@ -57,7 +58,9 @@ for (const [key, rs] of results) {
   const rate = median(rs.map((x) => x.rate));
   lost += rs.reduce((a, x) => a + (x.n - x.stored), 0);
   const vsPeer = peer && key.startsWith('drain') ? `, ${(rate / peer.rate).toFixed(2)}× Node-RED` : '';
-  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain${vsPeer};`
+  const publishRate = median(rs.map((x) => x.publishRate ?? 0));
+  const pace = publishRate > 0 ? `, ${(rate / publishRate).toFixed(2)}× the publisher (${publishRate} msg/s)` : '';
+  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain${vsPeer}${pace};`
     + ` peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
 }
 process.exit(lost === 0 ? 0 : 1);

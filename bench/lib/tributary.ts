@@ -13,6 +13,8 @@ export interface E2eResult {
   readonly rate: number;
   readonly peakRssMb: number;
   readonly cpuUsPerMsg: number;
+  /** Live mode: the publisher's own rate (msg/s), which keeping pace means matching. */
+  readonly publishRate?: number;
   /** CPU µs per message the services spent meanwhile (drain mode), by process name. */
   readonly serviceCpuUsPerMsg: Record<string, number>;
 }
@@ -74,6 +76,7 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   await wipeSessions(o.mqttPort, o.workers);
   let workers = await startWorkers(o, db, root);
   let t0: number;
+  let publishRate: number | undefined;
   if (o.mode === 'drain') {
     await stopWorkers(workers);
     await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
@@ -81,7 +84,8 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
     t0 = Date.now();
   } else {
     t0 = Date.now();
-    await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
+    const sent = await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
+    publishRate = Math.round((sent.published * 1000) / Math.max(1, sent.elapsedMs));
   }
   const pids = workers.map((w) => w.child.pid!);
   const cpu0 = o.mode === 'drain' ? pids.reduce((a, p) => a + cpuSeconds(p), 0) : 0;
@@ -98,5 +102,5 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   await wipeSessions(o.mqttPort, o.workers);
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   const seconds = (done.at - t0) / 1000;
-  return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)), serviceCpuUsPerMsg };
+  return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)), serviceCpuUsPerMsg, publishRate };
 }
