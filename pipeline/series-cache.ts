@@ -11,7 +11,7 @@ interface Node<V> {
  * canonically). Bounded: past `limit` series it starts over.
  * @example
  * const prefixes = new SeriesCache<string>();
- * prefixes.get(r.measurement, r.tags, () => linePrefix(r));
+ * prefixes.get(r.measurement, r.tags, linePrefix); // linePrefix(measurement, tags)
  */
 export class SeriesCache<V> {
   private root = new Map<string, Node<V>>();
@@ -19,13 +19,16 @@ export class SeriesCache<V> {
 
   constructor(private readonly limit = 100_000) {}
 
-  /** The value of this series; `compute` runs the first time (if it throws, nothing is cached). */
-  get(measurement: string, tags: Readonly<Record<string, string>>, compute: () => V): V {
+  /**
+   * The value of this series; `compute(measurement, tags)` runs the first time (if it throws,
+   * nothing is cached). Pass a function made once, not a closure per call.
+   */
+  get(measurement: string, tags: Readonly<Record<string, string>>, compute: (measurement: string, tags: Readonly<Record<string, string>>) => V): V {
     let node = this.root.get(measurement);
     if (node === undefined) this.root.set(measurement, (node = { next: undefined, value: undefined }));
     for (const k in tags) node = child(child(node, k), tags[k]!);
     if (node.value === undefined) {
-      const value = compute();
+      const value = compute(measurement, tags);
       if (this.size >= this.limit) {
         this.clear(); // starts over; this series is cached the next time
       } else {

@@ -21,15 +21,15 @@ export interface CompiledRule {
 /** The series of a reading: measurement and sorted tag set, as a JSON array (unambiguous, reversible). */
 export function seriesKey(r: Reading): string {
   // Cached per series: sorting and JSON cost more than a few map lookups.
-  return seriesKeys.get(r.measurement, r.tags, () => sortedSeriesKey(r));
+  return seriesKeys.get(r.measurement, r.tags, sortedSeriesKey);
 }
 
 const seriesKeys = new SeriesCache<string>();
 
-function sortedSeriesKey(r: Reading): string {
-  const keys = Object.keys(r.tags).sort();
-  const parts: string[] = [r.measurement];
-  for (const k of keys) parts.push(k, r.tags[k]!);
+function sortedSeriesKey(measurement: string, tags: Reading['tags']): string {
+  const keys = Object.keys(tags).sort();
+  const parts: string[] = [measurement];
+  for (const k of keys) parts.push(k, tags[k]!);
   return JSON.stringify(parts);
 }
 

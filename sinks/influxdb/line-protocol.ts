@@ -54,7 +54,7 @@ export function toLineProtocol(reading: Reading): string {
   if (timeNs < -MAX_TIME_NS || timeNs > MAX_TIME_NS) {
     throw new Error(`line protocol: timestamp ${timeNs} ns is out of range (±${MAX_TIME_NS})`);
   }
-  let line = prefixes.get(measurement, tags, () => seriesPrefix(measurement, tags));
+  let line = prefixes.get(measurement, tags, seriesPrefix);
 
   let sep = ' ';
   for (const key in fields) {
@@ -82,14 +82,27 @@ export function toLineProtocol(reading: Reading): string {
         if (value == null) continue;
         throw new Error(`line protocol: field ${JSON.stringify(key)} has unsupported type ${typeof value}`);
     }
-    const k = cached(keyCache, key, KEY_SPECIAL, KEY_ESCAPE, 'field key');
-    if (k === '') continue;
-    line += sep + k + '=' + text;
+    const k = fieldKeys.get(key) ?? fieldKey(key);
+    if (k === undefined) continue; // empty once escaped
+    line += sep === ' ' ? k[0] + text : k[1] + text;
     sep = ',';
   }
   if (sep === ' ') throw new Error(`line protocol: no writable field in reading of measurement ${JSON.stringify(measurement)}`
     + ' (NaN/Infinity, integers beyond int64, null values and empty keys are skipped)');
   return flatString(`${line} ${timeNs}`); // it waits in a batch
+}
+
+/** `[" key=", ",key="]` per field key, escaped: one piece per field instead of three. */
+const fieldKeys = new Map<string, readonly [string, string] | undefined>();
+
+function fieldKey(key: string): readonly [string, string] | undefined {
+  const k = cached(keyCache, key, KEY_SPECIAL, KEY_ESCAPE, 'field key');
+  const forms = k === '' ? undefined : [` ${k}=`, `,${k}=`] as const;
+  if (key.length <= 64) {
+    if (fieldKeys.size >= 4096) fieldKeys.clear();
+    fieldKeys.set(key, forms);
+  }
+  return forms;
 }
 
 /** Measurement and tag set of a line, escaped, tags sorted; checked once per series (see `prefixes`). */
