@@ -1,4 +1,4 @@
-import type { MessageMeta, Retention, StageContext } from '../types.js';
+import type { MessageMeta, Retention, SourceMessage, StageContext } from '../types.js';
 import type { Origin } from './origin.js';
 
 /** The stage context of one message. */
@@ -18,4 +18,18 @@ export function retention(origin: Origin): RetentionOf {
   origin.hold();
   let released = false;
   return { origin, release: () => { if (!released) { released = true; origin.release(); } } };
+}
+
+/** What stages and decoders see of a source message. */
+export function metaOf(m: SourceMessage): MessageMeta {
+  return { topic: m.topic, qos: m.qos, retain: m.retain, receivedAtMs: m.receivedAtMs, format: m.decoder.format, contentType: m.contentType, userProperties: m.userProperties };
+}
+
+/** An item as JSON for a dead letter (bigints as strings); never throws. */
+export function safeJson(item: unknown): string {
+  try {
+    return JSON.stringify(item, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(item);
+  } catch {
+    return String(item);
+  }
 }

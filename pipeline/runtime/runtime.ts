@@ -1,36 +1,13 @@
-import type {
-  DeadLetter, DeadLetterSink, Failure, Logger, MessageMeta, PipelineFlow, Rejection, Retention, Sink, Source, SourceMessage, StageContext,
-  StageOutput, Transform,
-} from '../types.js';
-import { MessageContext, retention, type RetentionOf } from './context.js';
+import type { DeadLetter, Failure, Rejection, Retention, SourceMessage, StageContext, StageOutput } from '../types.js';
+import { MessageContext, metaOf, safeJson, type RetentionOf } from './context.js';
+import { IntakeFlow } from './intake-flow.js';
 import { Origin } from './origin.js';
-import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
+import type { RuntimeOptions } from './options.js';
+import { defaultRetryPolicy } from './retry.js';
 import { SinkRunner, type Entries, type Entry } from './sink-runner.js';
 import { RuntimeStats } from './stats.js';
 
-/** Everything the runtime needs to run one pipeline in one worker. */
-export interface RuntimeOptions {
-  readonly source: Source<unknown>;
-  readonly stages: ReadonlyArray<Transform<unknown, unknown>>;
-  readonly sinks: ReadonlyArray<Sink<unknown>>;
-  readonly deadLetters: DeadLetterSink;
-  readonly log: Logger;
-  /** @defaultValue {@link defaultRetryPolicy} */
-  readonly retry?: RetryPolicy;
-  /**
-   * The bound on unsettled messages: past it the source is paused (QoS 1) or QoS 0 messages are
-   * dropped (best effort); reading resumes below half. @defaultValue 1.5 × the source window
-   */
-  readonly maxUnsettled?: number;
-  /**
-   * Also flush open batches when no message arrived for this long (0 = off). Batches are already
-   * cut when the unsettled count reaches the source window and after each sink's `maxWaitMs`; this
-   * helps only when the broker's in-flight limit is below the configured window. @defaultValue 0
-   */
-  readonly idleFlushMs?: number;
-  /** The pipeline clock in ms. @defaultValue Date.now */
-  readonly clock?: () => number;
-}
+export type { RuntimeOptions } from './options.js';
 
 const isRejection = <T>(out: StageOutput<T>): out is Rejection => 'rejected' in out;
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
@@ -48,27 +25,13 @@ export class Runtime {
   private readonly maxUnsettled: number;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastArrivalMs = 0;
-  private running = false;
-  private paused = false;
-  private resumedAtMs = 0;
-  /** Unsettled messages fill the source window: the broker sends nothing more until some settle. */
-  private windowFull = false;
-  /**
-   * For sinks: how long intake has been flowing freely: connected, not paused, and below the
-   * source window (at the window the broker holds messages back, as during a sink outage).
-   */
-  readonly flow: PipelineFlow = {
-    flowingForMs: () => {
-      if (this.paused || this.windowFull || !this.running) return 0;
-      const connectedSince = this.opts.source.connectedSinceMs ? this.opts.source.connectedSinceMs() : this.resumedAtMs;
-      if (connectedSince === undefined) return 0;
-      return Math.max(0, this.clock() - Math.max(connectedSince, this.resumedAtMs));
-    },
-  };
+  /** For sinks: how long intake has been flowing freely (see {@link IntakeFlow}). */
+  readonly flow: IntakeFlow;
 
   constructor(private readonly opts: RuntimeOptions) {
     const retry = opts.retry ?? defaultRetryPolicy;
     this.clock = opts.clock ?? Date.now;
+    this.flow = new IntakeFlow(opts.source, this.clock);
     // Above the window: a broker that honours it never makes us pause (a pause also stalls keep-alive).
     this.maxUnsettled = opts.maxUnsettled ?? Math.ceil(opts.source.window * 1.5);
     const window = opts.source.window;
@@ -94,8 +57,7 @@ export class Runtime {
     for (const [index, stage] of this.opts.stages.entries()) await stage.open?.({ emit: (items, retained) => this.emitLater(index, items, retained) });
     await this.opts.deadLetters.open();
     for (const sink of this.opts.sinks) await sink.open(this.flow);
-    this.running = true;
-    this.resumedAtMs = this.clock();
+    this.flow.start();
     const idleMs = this.opts.idleFlushMs ?? 0;
     if (idleMs > 0) {
       this.idleTimer = setInterval(() => {
@@ -112,8 +74,8 @@ export class Runtime {
    * @returns whether everything settled before the deadline
    */
   async stop(deadlineMs = 10_000): Promise<boolean> {
-    if (!this.running) return true;
-    this.running = false;
+    if (!this.flow.isRunning) return true;
+    this.flow.stop();
     await this.opts.source.stopIntake();
     const until = Date.now() + deadlineMs;
     while (this.stats.unsettled > 0 && Date.now() < until) {
@@ -127,26 +89,19 @@ export class Runtime {
     for (const sink of this.opts.sinks) await sink.close();
     await this.opts.deadLetters.close();
     for (const stage of this.opts.stages) await stage.close?.();
-    const { received, settled, unsettled, batches, delivered, pauses, writeMs } = this.stats;
-    const meanWriteMs = Object.fromEntries([...writeMs].map(([sink, w]) => [sink, Math.round(w.sum / Math.max(1, w.count))]));
-    this.opts.log.info({ drained, received, settled, unsettled, pauses, batches: Object.fromEntries(batches), delivered: Object.fromEntries(delivered), meanWriteMs }, 'pipeline stopped');
+    this.opts.log.info({ drained, ...this.stats.summary() }, 'pipeline stopped');
     return drained;
   }
 
   /** Whether intake is paused for backpressure. */
   get backpressured(): boolean {
-    return this.paused;
+    return this.flow.isPaused;
   }
 
   private setPaused(paused: boolean): void {
-    this.paused = paused;
     this.stats.pauses += paused ? 1 : 0;
-    if (paused) {
-      this.opts.source.pause?.();
-    } else {
-      this.resumedAtMs = this.clock();
-      this.opts.source.resume?.();
-    }
+    if (paused) this.flow.pause();
+    else this.flow.resume();
     this.opts.log.debug({ unsettled: this.stats.unsettled, max: this.maxUnsettled }, paused ? 'backpressure: intake paused' : 'backpressure: intake resumed');
   }
 
@@ -170,8 +125,7 @@ export class Runtime {
       stats.droppedQos0++;
       return;
     }
-    const { decoder, topic, qos, retain, receivedAtMs, contentType, userProperties } = message;
-    if (retain && message.payload.length === 0) {
+    if (message.retain && message.payload.length === 0) {
       // An empty retained message deletes the retained value on the broker: not a reading.
       stats.retainedDeletions++;
       message.settle();
@@ -179,15 +133,15 @@ export class Runtime {
     }
     stats.unsettled++;
     if (stats.unsettled >= this.opts.source.window) {
-      this.windowFull = true;
+      this.flow.windowFilled();
       this.nudgeAll();
     }
-    if (stats.unsettled >= this.maxUnsettled && !this.paused) this.setPaused(true);
+    if (stats.unsettled >= this.maxUnsettled && !this.flow.isPaused) this.setPaused(true);
     const origin = new Origin(message, this.messageSettled);
-    const meta: MessageMeta = { topic, qos, retain, receivedAtMs, format: decoder.format, contentType, userProperties };
-    const decoded = decoder.decode(message.payload, meta);
+    const meta = metaOf(message);
+    const decoded = message.decoder.decode(message.payload, meta);
     if (!decoded.ok) {
-      this.deadLetter(origin, decoded.failure, `decode:${decoder.format}`);
+      this.deadLetter(origin, decoded.failure, `decode:${meta.format}`);
       origin.release();
       return;
     }
@@ -202,11 +156,8 @@ export class Runtime {
     stats.unsettled--;
     stats.settled++;
     origin.message.settle();
-    if (this.windowFull && stats.unsettled < this.opts.source.window) {
-      this.windowFull = false;
-      this.resumedAtMs = this.clock();
-    }
-    if (this.paused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
+    if (stats.unsettled < this.opts.source.window) this.flow.windowFreed();
+    if (this.flow.isPaused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
   };
 
   /** Items a stage emits outside `apply` (a closed window): settle the retained messages once they settled. */
@@ -214,9 +165,7 @@ export class Runtime {
     const first = retained[0] as RetentionOf | undefined;
     if (!first) throw new Error('emit needs at least one retained message to settle');
     const origin = new Origin(first.origin.message, () => { for (const r of retained) r.release(); });
-    const m = first.origin.message;
-    const meta: MessageMeta = { topic: m.topic, qos: m.qos, retain: m.retain, receivedAtMs: m.receivedAtMs, format: m.decoder.format, contentType: m.contentType, userProperties: m.userProperties };
-    this.runStages(stageIndex + 1, items, origin, new MessageContext(meta, origin, this.clock));
+    this.runStages(stageIndex + 1, items, origin, new MessageContext(metaOf(first.origin.message), origin, this.clock));
     origin.release();
   }
 
@@ -289,13 +238,5 @@ export class Runtime {
     origin.hold();
     this.deadLetterRunner.add(letter, this.opts.deadLetters.encode(letter), origin);
     releaseAfter?.release(); // the rejected sink entry is replaced by its dead letter
-  }
-}
-
-function safeJson(item: unknown): string {
-  try {
-    return JSON.stringify(item, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(item);
-  } catch {
-    return String(item);
   }
 }

@@ -38,6 +38,13 @@ export class RuntimeStats {
   }
 
   /** Records one successful write's latency. */
+  /** The counters a worker logs when it stops. */
+  summary(): Record<string, unknown> {
+    const { received, settled, unsettled, batches, delivered, pauses, writeMs } = this;
+    const meanWriteMs = Object.fromEntries([...writeMs].map(([sink, w]) => [sink, Math.round(w.sum / Math.max(1, w.count))]));
+    return { received, settled, unsettled, pauses, batches: Object.fromEntries(batches), delivered: Object.fromEntries(delivered), meanWriteMs };
+  }
+
   recordWrite(sink: string, ms: number, items: number): void {
     const w = this.writeMs.get(sink) ?? { sum: 0, count: 0, max: 0 };
     w.sum += ms;
