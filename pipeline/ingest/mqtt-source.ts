@@ -73,6 +73,9 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
           ? { sessionExpiryInterval: options.sessionExpiryS ?? 86_400, receiveMaximum: Math.min(window, 65_535) }
           : undefined,
         log: () => {},
+        // mqtt-packet's cache of 65,536 two-byte buffers (~7 MB) only speeds up message ids of
+        // PUBLISHes we send; the PUBACKs go out through DeferredAcks.
+        writeCache: false,
         will: status?.will,
       };
       // TLS files read at start; a token from the provider when there is one
