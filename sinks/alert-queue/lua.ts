@@ -113,9 +113,14 @@ if ARGV[1] == 'apply' then
     if rule then
       local raw = raws[i]
       local rec = raw and cjson.decode(raw) or { s = 'inactive' }
+      local before = rec.s
       for _, o in ipairs(g[3]) do step(rule, g[2], rec, o, emit) end
-      local json = cjson.encode(rec)
-      if json ~= raw then writes[#writes + 1] = fields[i]; writes[#writes + 1] = json end
+      -- A quiet deadman changed only its last-seen time, which a firing one needs (the sweep sets
+      -- it when firing): not rewritten, which saves about half of a batch's state writes.
+      if not (rule.kind == 'absent' and raw and rec.s == before and rec.s ~= 'firing') then
+        local json = cjson.encode(rec)
+        if json ~= raw then writes[#writes + 1] = fields[i]; writes[#writes + 1] = json end
+      end
       if rule.kind == 'absent' then deadlines[#deadlines + 1] = now + rule.afterMs; deadlines[#deadlines + 1] = fields[i] end
     end
   end

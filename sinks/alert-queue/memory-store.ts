@@ -26,8 +26,12 @@ export class MemoryAlertStore implements AlertStore {
       const rule = p.rules[ruleId];
       if (!rule) continue;
       const key = `${ruleId}|${series}`;
+      const existed = this.states.has(key);
       const rec = this.load(key);
+      const { s: before, t } = rec;
       for (const o of observations) step(rule, series, rec, o, p.workerId, emit);
+      // As the script: a quiet deadman's record is not rewritten (its last-seen time stays).
+      if (rule.kind === 'absent' && existed && rec.s === before && rec.s !== 'firing') rec.t = t;
       this.states.set(key, rec);
       if (rule.kind === 'absent') this.deadlines.set(key, p.now + rule.afterMs);
     }

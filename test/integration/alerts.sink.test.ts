@@ -99,6 +99,31 @@ describe('alertQueue sink', () => {
     expect(jobs[0]!.data.value).toBeNull();
   });
 
+  it('deadman: a quiet series is not rewritten at every batch; a reading older than the firing does not resolve it', async () => {
+    const clock = fakeClock();
+    const deadman: AlertRule = { id: 'deadman', severity: 'warning', measurement: 'telemetry', when: absent({ afterMs: 30_000 }) };
+    const { sink, queue } = await open([deadman], { clock: clock.now, workerId: 'w' });
+    const lagging = (await open([deadman], { name: queue.name, clock: () => T0 + 40_000, workerId: 'lagging' })).sink;
+    const field = `deadman|${JSON.stringify(['telemetry', 'device', 'd5', 'site', 'site-1'])}`;
+    const state = () => fx.redis.hget(sink.keys.state, field);
+    await write(sink, [reading('d5', 0, { temperature: 20 })]);
+    const first = await state();
+    expect(JSON.parse(first!)).toMatchObject({ s: 'inactive' });
+    clock.set(10_000);
+    await write(sink, [reading('d5', 10_000, { temperature: 20 })]);
+    expect(await state()).toBe(first); // only the deadline moved
+    expect(await fx.redis.zscore(sink.keys.deadlines, field)).toBe(String(T0 + 40_000));
+    clock.set(41_000);
+    expect(await sink.sweep()).toEqual({ status: 'swept', transitions: 1, claimed: 0 });
+    await write(lagging, [reading('d5', 11_000, { temperature: 20 })]); // seen at 40,000 by a late worker's clock: before the firing
+    expect((await sink.store.read('deadman', field.slice('deadman|'.length)))?.s).toBe('firing');
+    clock.set(42_000);
+    await write(sink, [reading('d5', 12_000, { temperature: 20 })]);
+    expect((await jobsOf(queue)).map((j) => [j.summary[0], j.data.eventTime])).toEqual([
+      ['deadman.firing', new Date(T0 + 41_000).toISOString()], ['deadman.resolved', new Date(T0 + 42_000).toISOString()],
+    ]);
+  });
+
   it('deadman after an outage: no alert until the startup grace let live devices report', async () => {
     const clock = fakeClock();
     const deadman: AlertRule = { id: 'deadman', severity: 'warning', measurement: 'telemetry', when: absent({ afterMs: 30_000 }) };
