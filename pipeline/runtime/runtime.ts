@@ -23,6 +23,7 @@ export class Runtime {
   private readonly deadLetterRunner: SinkRunner<DeadLetter>;
   private readonly clock: () => number;
   private readonly maxUnsettled: number;
+  private readonly resumeBelow: number;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastArrivalMs = 0;
   /** For sinks: how long intake has been flowing freely (see {@link IntakeFlow}). */
@@ -34,6 +35,9 @@ export class Runtime {
     this.flow = new IntakeFlow(opts.source, this.clock);
     // Above the window: a broker that honours it never makes us pause (a pause also stalls keep-alive).
     this.maxUnsettled = opts.maxUnsettled ?? Math.ceil(opts.source.window * 1.5);
+    // A narrow band: Mosquitto 2.0 overshoots a client's receive maximum by up to 3× while
+    // acknowledgements flow, so pauses come often, and resuming at half stalled intake for a write.
+    this.resumeBelow = Math.floor(this.maxUnsettled * 0.9);
     const window = opts.source.window;
     const hooks = (sink: string) => ({
       delivered: (entries: Entries<unknown>) => { for (const origin of entries.origins) origin.release(); },
@@ -157,7 +161,7 @@ export class Runtime {
     stats.settled++;
     origin.message.settle();
     if (stats.unsettled < this.opts.source.window) this.flow.windowFreed();
-    if (this.flow.isPaused && stats.unsettled <= this.maxUnsettled >> 1) this.setPaused(false);
+    if (this.flow.isPaused && stats.unsettled <= this.resumeBelow) this.setPaused(false);
   };
 
   /** Items a stage emits outside `apply` (a closed window): settle the retained messages once they settled. */

@@ -188,6 +188,28 @@ describe('Runtime bounds and shutdown', () => {
     expect(runtime.flow.flowingForMs()).toBeGreaterThanOrEqual(10);
   });
 
+  it('backpressure: pauses intake at maxUnsettled and resumes once unsettled fell to 90 % of it', async () => {
+    const gates = Array.from({ length: 20 }, () => deferred());
+    const sink = fakeSink('gated', isNumber, {
+      batch: { maxItems: 1, maxConcurrency: 100, maxWaitMs: 0 },
+      write: async (b) => { await gates[b.items[0]!]!.promise; return { status: 'delivered' }; },
+    });
+    const { source, runtime } = await start({ sinks: [sink], source: new FakeSource(10), maxUnsettled: 20 });
+    for (let i = 0; i < 19; i++) source.send(String(i));
+    expect(runtime.backpressured).toBe(false);
+    source.send('19');
+    expect(runtime.backpressured).toBe(true);
+    gates[0]!.resolve();
+    await waitFor(() => runtime.stats.unsettled === 19);
+    expect(runtime.backpressured).toBe(true); // 19 > 18
+    gates[1]!.resolve();
+    await waitFor(() => runtime.stats.unsettled === 18);
+    expect(runtime.backpressured).toBe(false);
+    expect(runtime.stats.pauses).toBe(1);
+    for (const g of gates) g.resolve();
+    await waitFor(() => runtime.stats.unsettled === 0);
+  });
+
   it('stop() drains: waits for writes and acknowledgements, then closes everything', async () => {
     const sink = fakeSink('slow', isNumber, { write: async () => { await sleep(30); return { status: 'delivered' }; } });
     const { source, runtime } = await start({ stages: [split], sinks: [sink] });
