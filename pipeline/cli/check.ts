@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { Redis } from 'ioredis';
@@ -9,6 +9,7 @@ import { workerEnv, type WorkerEnv } from '../config/env.js';
 import { ConfigError } from '../errors.js';
 import { testPipeline, type Outputs } from '../testing.js';
 import { redactUrl } from '../errors.js';
+import { importModule } from './preloaded.js';
 
 const HELP = `Usage: tributary check <pipeline.ts> [--sample topic=payload]... [--samples FILE]
                        [--no-typecheck] [--no-services]
@@ -50,7 +51,7 @@ export async function checkCommand(args: string[], env: NodeJS.ProcessEnv = proc
 
   let definition: PipelineDefinition;
   try {
-    const mod = (await import(pathToFileURL(path).href)) as { default?: PipelineDefinition };
+    const mod = (await importModule(path)) as { default?: PipelineDefinition };
     if (!mod.default?.source || !Array.isArray(mod.default.stages)) throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
     definition = mod.default;
     report(true, 'load', `pipeline "${definition.name}": ${definition.stages.map((s) => s.name).join(' → ') || 'no stages'} → ${definition.sinks.map((s) => s.name).join(', ')}`);

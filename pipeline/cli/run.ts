@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PipelineDefinition } from '../builder.js';
 import { workerEnv } from '../config/env.js';
@@ -11,6 +10,7 @@ import { describeEnv, startWorker } from '../worker.js';
 import { startWorkerTelemetry } from '../metrics/index.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { redisDeadLetters } from '../../sinks/dead-letter/index.js';
+import { importModule } from './preloaded.js';
 
 const HELP = `Usage: tributary run <pipeline.ts> [--workers N] [--progress] [--drain-timeout-ms MS]
 
@@ -33,7 +33,7 @@ export async function runCommand(args: string[]): Promise<number> {
 
   const env = workerEnv();
   const log = createLogger(undefined, { clientId: env.mqtt.clientId });
-  const mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: PipelineDefinition };
+  const mod = (await importModule(resolve(file))) as { default?: PipelineDefinition };
   if (!mod.default?.source) throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
   let runtime: Runtime | undefined;
   // Started first, so that /healthz answers while the worker connects.
