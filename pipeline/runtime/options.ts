@@ -12,7 +12,7 @@ export interface RuntimeOptions {
   readonly retry?: RetryPolicy;
   /**
    * The bound on unsettled messages: past it the source is paused (QoS 1) or QoS 0 messages are
-   * dropped (best effort); reading resumes below 90 % of it. @defaultValue 1.5 × the source window
+   * dropped (best effort); reading resumes at half of it. @defaultValue 1.5 × the source window
    */
   readonly maxUnsettled?: number;
   /**

@@ -188,7 +188,7 @@ describe('Runtime bounds and shutdown', () => {
     expect(runtime.flow.flowingForMs()).toBeGreaterThanOrEqual(10);
   });
 
-  it('backpressure: pauses intake at maxUnsettled and resumes once unsettled fell to 90 % of it', async () => {
+  it('backpressure: pauses intake at maxUnsettled and resumes once unsettled fell to half of it', async () => {
     const gates = Array.from({ length: 20 }, () => deferred());
     const sink = fakeSink('gated', isNumber, {
       batch: { maxItems: 1, maxConcurrency: 100, maxWaitMs: 0 },
@@ -199,11 +199,11 @@ describe('Runtime bounds and shutdown', () => {
     expect(runtime.backpressured).toBe(false);
     source.send('19');
     expect(runtime.backpressured).toBe(true);
-    gates[0]!.resolve();
-    await waitFor(() => runtime.stats.unsettled === 19);
-    expect(runtime.backpressured).toBe(true); // 19 > 18
-    gates[1]!.resolve();
-    await waitFor(() => runtime.stats.unsettled === 18);
+    for (let i = 0; i < 9; i++) gates[i]!.resolve();
+    await waitFor(() => runtime.stats.unsettled === 11);
+    expect(runtime.backpressured).toBe(true); // 11 > 10
+    gates[9]!.resolve();
+    await waitFor(() => runtime.stats.unsettled === 10);
     expect(runtime.backpressured).toBe(false);
     expect(runtime.stats.pauses).toBe(1);
     for (const g of gates) g.resolve();
