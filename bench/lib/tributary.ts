@@ -50,9 +50,12 @@ async function wipeSessions(mqttPort: number, workers: number): Promise<void> {
 /** `workers` worker processes in one share group, as `tributary run --workers N` starts them. */
 async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Array<Awaited<ReturnType<typeof startProcess>>>> {
   // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  // Without them, the worker runs as users start it: the program itself, with the node flags of its first line.
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts'];
-  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(process.execPath, args, workerEnv(o, db, root, i), /ready/)));
+  const [cmd, args] = nodeArgs.length > 0
+    ? [process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts']]
+    : ['bin/tributary.mjs', ['run', 'examples/fleet.ts']];
+  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, workerEnv(o, db, root, i), /ready/)));
 }
 
 async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {
