@@ -130,7 +130,7 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     batch: { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 1, ...options.batch },
     keys,
     store,
-    accepts: (item): item is Reading => isReading(item) && compiled.some((c) => c.selects(item)),
+    accepts: (item): item is Reading => isReading(item) && fold.selects(item),
     // Rules are evaluated as readings are routed here and folded per series (see ObservationFold):
     // the batch holds '' per reading, or the reason a rule threw on it.
     encode: (r) => fold.add(r),

@@ -56,12 +56,14 @@ export class ObservationFold {
    */
   add(r: Reading): string {
     const compiled = this.compiled, signals = this.signals;
+    const selected = this.selectedFor === r ? this.selected : this.select(r);
+    this.selectedFor = undefined;
     // Evaluated first, folded after: a reading a rule throws on contributes nothing.
     let any = false;
     for (let i = 0; i < compiled.length; i++) {
       const c = compiled[i]!;
       signals[i] = undefined;
-      if (!c.selects(r)) continue;
+      if (!selected[i]) continue;
       try {
         signals[i] = c.signal(r);
       } catch (error) {
@@ -79,6 +81,24 @@ export class ObservationFold {
     }
     return '';
   }
+
+  /**
+   * Whether any rule concerns `r`; remembers which, for the {@link ObservationFold.add} that
+   * usually follows (the sink's `accepts`, then its `encode`).
+   */
+  selects(r: Reading): boolean {
+    const selected = this.select(r);
+    this.selectedFor = r;
+    return selected.includes(true);
+  }
+
+  private select(r: Reading): boolean[] {
+    for (let i = 0; i < this.compiled.length; i++) this.selected[i] = this.compiled[i]!.selects(r);
+    return this.selected;
+  }
+
+  private readonly selected: boolean[] = [];
+  private selectedFor: Reading | undefined;
 
   /** Signals of the reading being added, by rule index (reused: no array per reading). */
   private readonly signals: Array<Signal | undefined> = [];
