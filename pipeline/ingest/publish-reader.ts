@@ -88,6 +88,7 @@ class Connection {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('end', () => mqttjs.end());
     socket.once('close', () => events.closed(socket));
+    if (isPaused()) socket.pause(); // a reconnect while paused: read nothing until resumed
   }
 
   resume(): void {

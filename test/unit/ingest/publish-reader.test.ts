@@ -71,6 +71,24 @@ describe.each([4, 5] as const)('PublishReader on MQTT %s', (v) => {
   });
 });
 
+describe('PublishReader across connections', () => {
+  it('a connection made while paused reads nothing until resumed', async () => {
+    const socket = new PassThrough();
+    const seen: string[] = [];
+    const client = { streamBuilder: () => socket, options: { protocolVersion: 4 } };
+    const reader = new PublishReader(client as unknown as MqttClient, { connack: () => {}, closed: () => {}, publish: (m) => { seen.push(m.topic); } });
+    reader.pause(); // e.g. backpressure held across a reconnect
+    (client as unknown as { streamBuilder: (c: unknown) => PassThrough }).streamBuilder(client).pipe(new Writable({ write(_c, _e, done) { done(); } }));
+    socket.write(encode(publish('late', 'x'), 4));
+    await tick();
+    expect(seen).toEqual([]);
+    expect(socket.isPaused()).toBe(true);
+    reader.resume();
+    await tick();
+    expect(seen).toEqual(['late']);
+  });
+});
+
 describe('PublishReader leaves to mqtt.js what it does not read', () => {
   it('MQTT 5 properties: content type and repeated user properties kept, others skipped; a topic alias goes to mqtt.js', async () => {
     const h = harness(5);
