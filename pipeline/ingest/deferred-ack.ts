@@ -9,9 +9,10 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 const DEFER_PUBACK = Object.freeze(new Error('tributary: PUBACK deferred until the message settled'));
 
 /**
- * Deferred PUBACKs for QoS 1 messages on one mqtt.js client — the only file that touches mqtt.js
- * internals (`handleMessage` and the client's socket). mqtt is pinned to a minor version and
- * `test/integration/deferred-ack.test.ts` fails against the real broker if an upgrade breaks this.
+ * Deferred PUBACKs for QoS 1 messages on one mqtt.js client. With `PublishReader`, one of the two
+ * files that touch mqtt.js internals (here `handleMessage` and the client's socket). mqtt is pinned
+ * to a minor version, and `test/integration/deferred-ack.test.ts` and
+ * `test/integration/mqtt-source.read.test.ts` fail against the real broker if an upgrade breaks them.
  *
  * Rules (MQTT 3.1.1 §4.6, MQTT 5 §4.6): PUBACKs go out in the order the PUBLISHes arrived, only on
  * the connection the message came in on. Each (re)connection starts a new epoch; messages held

@@ -126,7 +126,7 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
 
   return {
     name: 'alert-queue',
-    // Large batches: repeats of a series in one batch are thinned before the script runs.
+    // Batches group acknowledgements; what a write sends to Redis is what was folded (see write).
     batch: { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 1, ...options.batch },
     keys,
     store,

@@ -44,8 +44,9 @@ export interface AlertQueueOptions {
    */
   readonly deadmanStartupGraceMs?: number;
   /**
-   * One batch at a time by default: two batches of one worker in flight could reach Redis out of
-   * order, and observations older than a series' last one are ignored.
+   * How readings are grouped for acknowledgement. A write takes every observation folded since the
+   * last one (which includes its batch), and writes run one at a time whatever `maxConcurrency`
+   * says, so that Redis sees each series' observations in order.
    * @defaultValue `{ maxItems: 5000, maxBytes: 4 MiB, maxWaitMs: 50, maxConcurrency: 1 }`
    */
   readonly batch?: Partial<BatchPolicy>;
