@@ -45,7 +45,7 @@ export class PublishReader {
   private paused = false;
   private current: Connection | undefined;
 
-  constructor(client: MqttClient, private readonly events: PublishReaderEvents) {
+  constructor(client: MqttClient, events: PublishReaderEvents) {
     const internals = client as unknown as { streamBuilder: (c: MqttClient) => Duplex };
     const build = internals.streamBuilder;
     const v5 = client.options.protocolVersion === 5;

@@ -61,8 +61,4 @@ export class IntakeFlow implements PipelineFlow {
     this.windowFull = false;
     this.resumedAtMs = this.clock();
   }
-
-  get atWindow(): boolean {
-    return this.windowFull;
-  }
 }

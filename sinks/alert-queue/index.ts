@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { ConfigError } from '../../pipeline/errors.js';
 import type { Batch, Failure, PipelineFlow, Reading, WriteResult } from '../../pipeline/types.js';
 import { compileRules, validateAlertRules } from './evaluate.js';
-import { failureOf as ruleFailure, ObservationFold } from './observations.js';
+import { ObservationFold, ruleFailureOf } from './observations.js';
 import { toAlertJob } from './jobs.js';
 import type { AlertQueueOptions, AlertQueueSink, SweepResult } from './options.js';
 import { deadmanHolds, timeKey, type AlertTransition, type MachineRule } from './state-machine.js';
@@ -153,7 +153,7 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
       if (redis.status !== 'ready') return { status: 'retry', failure: unavailable(`redis connection is ${redis.status}`) };
       const rejected: Array<{ index: number; failure: Failure }> = [];
       for (let index = 0; index < encoded.length; index++) {
-        const failure = encoded[index] === '' ? undefined : ruleFailure(encoded[index]!);
+        const failure = encoded[index] === '' ? undefined : ruleFailureOf(encoded[index]!);
         if (failure) rejected.push({ index, failure });
       }
       // Everything folded so far, which includes this batch. One write at a time: a batch whose

@@ -52,7 +52,7 @@ export class ObservationFold {
 
   /**
    * Evaluates the rules on `r` and folds its observations.
-   * @returns '' when folded; when a rule threw, the reason (marked; see {@link failureOf}) and nothing is folded
+   * @returns '' when folded; when a rule threw, the reason (marked; see {@link ruleFailureOf}) and nothing is folded
    */
   add(r: Reading): string {
     const compiled = this.compiled, signals = this.signals;
@@ -175,7 +175,7 @@ export class ObservationFold {
 }
 
 /** The reason in what {@link ObservationFold.add} returned, when a rule threw. */
-export function failureOf(added: string): Failure | undefined {
+export function ruleFailureOf(added: string): Failure | undefined {
   return added.charCodeAt(0) === 0x15 ? { code: 'alert_rule_error', reason: added.slice(1) } : undefined;
 }
 
@@ -184,7 +184,7 @@ export function collectReadings(items: readonly Reading[], compiled: readonly Co
   const fold = new ObservationFold(compiled);
   const rejected: Array<{ index: number; failure: Failure }> = [];
   items.forEach((r, index) => {
-    const failure = failureOf(fold.add(r));
+    const failure = ruleFailureOf(fold.add(r));
     if (failure) rejected.push({ index, failure });
   });
   const { groups, rules } = fold.take(nowT);

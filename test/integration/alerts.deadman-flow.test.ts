@@ -3,7 +3,6 @@
 // once the pipeline has flowed freely for the rule's afterMs. First with a flow the test drives,
 // then with the real Runtime's flow, on one fake clock.
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { json } from '../../pipeline/decode/json.js';
 import { silentLogger } from '../../pipeline/log.js';

@@ -1,6 +1,5 @@
 // The alert sink against the real Redis and BullMQ: rules → state in Redis → one job per transition.
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { AlertRule, Reading } from '../../pipeline/types.js';
 import { alertQueue, type AlertQueueSink, type AlertQueueOptions } from '../../sinks/alert-queue/index.js';

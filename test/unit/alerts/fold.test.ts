@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertRule } from '../../../pipeline/types.js';
 import { compileRules, seriesKey } from '../../../sinks/alert-queue/evaluate.js';
-import { failureOf, ObservationFold } from '../../../sinks/alert-queue/observations.js';
+import { ObservationFold, ruleFailureOf } from '../../../sinks/alert-queue/observations.js';
 import { timeKey } from '../../../sinks/alert-queue/state-machine.js';
 import { above, absent, predicate } from '../../../transforms/alert-rules.js';
 import { reading, T0 } from './support.js';
@@ -54,9 +54,9 @@ describe('ObservationFold', () => {
       rule('odd', predicate('status', (v) => { if (v === 'boom') throw new Error('bad status'); return v === 'odd'; })),
     ]));
     const added = fold.add(reading('d1', 0, { temperature: 40, status: 'boom' }));
-    expect(failureOf(added)).toEqual({ code: 'alert_rule_error', reason: 'rule odd: bad status' });
+    expect(ruleFailureOf(added)).toEqual({ code: 'alert_rule_error', reason: 'rule odd: bad status' });
     expect(fold.empty).toBe(true);
-    expect(failureOf(fold.add(reading('d1', 1, { temperature: 40, status: 'odd' })))).toBeUndefined();
+    expect(ruleFailureOf(fold.add(reading('d1', 1, { temperature: 40, status: 'odd' })))).toBeUndefined();
     expect(fold.take(t(9)).groups.map((g) => [g[0], g[2].map((o) => o[1] + String(o[2]))])).toEqual([['hot', ['f40']], ['odd', ['fodd']]]);
   });
 });
