@@ -7,6 +7,8 @@ export default defineConfig({
     exclude: ['test/faults/**', 'node_modules/**'],
     // Integration tests run against real Mosquitto / Redis / InfluxDB
     // (scripts/services.sh), including broker and database restarts.
+    // Drops the InfluxDB databases the run made (see the file).
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Test files share those services on a 2-core box: run files one at a time.

@@ -5,9 +5,14 @@ export const MQTT_URL = process.env.TRIBUTARY_MQTT_URL ?? 'mqtt://127.0.0.1:1884
 export const INFLUX_URL = process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086';
 export const REDIS_URL = process.env.TRIBUTARY_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A name unique to this run, for databases, groups, client ids and topics. */
+/**
+ * A name unique to this run, for databases, groups, client ids and topics:
+ * `<prefix>_<pid>_<ms, base 36>_<random>_<run id>`. The test run's id (set by
+ * `test/support/global-setup.ts`) lets the run drop the databases it made, and only those.
+ */
 export function uniqueName(prefix: string): string {
-  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const run = process.env.TRIBUTARY_TEST_RUN ?? 'none';
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}_${run}`;
 }
 
 /** Runs an InfluxQL statement and returns the parsed JSON. */
