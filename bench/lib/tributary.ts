@@ -32,11 +32,12 @@ export interface E2eOptions {
 const group = `bench${process.pid}`;
 const clientIds = (workers: number) => Array.from({ length: workers }, (_, i) => `${group}-${i}`);
 
+// BENCH_INFLIGHT: the workers' in-flight window (TRIBUTARY_MQTT_INFLIGHT), 10,000 as deploy/mosquitto.conf allows.
 function workerEnv(o: E2eOptions, db: string, root: string, index: number): NodeJS.ProcessEnv {
   return {
     ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
     TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_CLIENT_ID: '',
-    FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: '10000',
+    FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
   };
 }
 
