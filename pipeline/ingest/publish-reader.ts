@@ -1,18 +1,11 @@
 import type { Duplex, Writable } from 'node:stream';
 import type { MqttClient } from 'mqtt';
+import type { ReceivedPublish } from './mqtt-message.js';
 
-/** A QoS 0 or 1 PUBLISH as read off the socket. */
-export interface InboundPublish {
-  readonly topic: string;
-  /** The socket's read buffer; the payload is `data[payloadStart, payloadEnd)` (no copy, no view per message). */
-  readonly data: Buffer;
-  readonly payloadStart: number;
-  readonly payloadEnd: number;
+/** A QoS 0 or 1 PUBLISH as read off the socket; `data` is the socket's read buffer (no copy). */
+export interface InboundPublish extends ReceivedPublish {
   readonly qos: 0 | 1;
-  readonly retain: boolean;
   readonly messageId: number;
-  readonly contentType: string | undefined;
-  readonly userProperties: Record<string, string | string[]> | undefined;
 }
 
 /** What a {@link PublishReader} reports, synchronously and in the order the packets arrived. */

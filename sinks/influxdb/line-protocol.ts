@@ -24,9 +24,6 @@ const [MIN_INT, MAX_INT] = [-(2n ** 63n), 2n ** 63n - 1n];
 const [MIN_SAFE, MAX_SAFE] = [BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER)];
 // Series repeat: a line's measurement and tags are escaped, sorted and checked once per series.
 const prefixes = new SeriesCache<string>(50_000);
-// Measurements and keys repeat, so their escaped forms are cached (short ones; cleared when full).
-const measurementCache = new Map<string, string>();
-const keyCache = new Map<string, string>();
 
 /**
  * Encodes one reading as one line of InfluxDB line protocol, time in nanoseconds, no trailing
@@ -96,7 +93,7 @@ export function toLineProtocol(reading: Reading): string {
 const fieldKeys = new Map<string, readonly [string, string] | undefined>();
 
 function fieldKey(key: string): readonly [string, string] | undefined {
-  const k = cached(keyCache, key, KEY_SPECIAL, KEY_ESCAPE, 'field key');
+  const k = escapeName(key, KEY_SPECIAL, KEY_ESCAPE, 'field key');
   const forms = k === '' ? undefined : [` ${k}=`, `,${k}=`] as const;
   if (key.length <= 64) {
     if (fieldKeys.size >= 4096) fieldKeys.clear();
@@ -107,7 +104,7 @@ function fieldKey(key: string): readonly [string, string] | undefined {
 
 /** Measurement and tag set of a line, escaped, tags sorted; checked once per series (see `prefixes`). */
 function seriesPrefix(measurement: string, tags: Reading['tags']): string {
-  const m = cached(measurementCache, measurement, MEASUREMENT_SPECIAL, MEASUREMENT_ESCAPE, 'measurement');
+  const m = escapeName(measurement, MEASUREMENT_SPECIAL, MEASUREMENT_ESCAPE, 'measurement');
   if (m === '') throw new Error(`line protocol: measurement is empty (${JSON.stringify(measurement)})`);
   if (m.charCodeAt(0) === 35 /* # */) {
     throw new Error(`line protocol: measurement ${JSON.stringify(m)} starts with "#", which InfluxDB reads as a comment`);
@@ -145,19 +142,8 @@ function tag(key: string, value: string | undefined): string {
   if (!value) return '';
   if (typeof value !== 'string') throw new Error(`line protocol: tag ${JSON.stringify(key)} is a ${typeof value}, not a string`);
   const v = escapeName(value, KEY_SPECIAL, KEY_ESCAPE, 'tag value');
-  const k = cached(keyCache, key, KEY_SPECIAL, KEY_ESCAPE, 'tag key');
+  const k = escapeName(key, KEY_SPECIAL, KEY_ESCAPE, 'tag key');
   return v === '' || k === '' ? '' : `,${k}=${v}`;
-}
-
-function cached(cache: Map<string, string>, s: string, special: Uint8Array, escape: RegExp, what: string): string {
-  let escaped = cache.get(s);
-  if (escaped === undefined) {
-    escaped = escapeName(s, special, escape, what);
-    if (s.length > 64) return escaped;
-    if (cache.size >= 4096) cache.clear();
-    cache.set(s, escaped);
-  }
-  return escaped;
 }
 
 function escapeName(s: string, special: Uint8Array, escape: RegExp, what: string): string {
