@@ -1,6 +1,8 @@
 // `npm run bench`: the standard workload (1,000 devices, QoS 1) through a real Tributary worker into
 // the real InfluxDB, next to the machine's limits measured in the same run, and optionally the
-// Node-RED peer from ../shared/bench on the same workload.
+// Node-RED peer from ../shared/bench on the same workload. In drain mode each run also measures the
+// minimal consumer with the same delivery guarantee (bench/reference-consumer.mjs): the full
+// pipeline's rate as a ratio to what that guarantee alone costs on this machine, in the same run.
 //   npm run bench -- [--n 200000] [--runs 3] [--mode drain|live|both] [--formats json,msgpack,protobuf] [--workers 1] [--peer]
 // (peak RSS and CPU per message are summed over the workers)
 import { parseArgs } from 'node:util';
@@ -30,6 +32,7 @@ const log = (s: string) => console.log(s);
 log(`Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${workers} worker(s), ${runs} run(s) per figure (medians)`);
 const drainLimits: number[] = [], ingestLimits: number[] = [];
 const results = new Map<string, E2eResult[]>();
+const references = new Map<string, E2eResult[]>();
 for (let r = 0; r < runs; r++) {
   drainLimits.push(await brokerDrainRate(mqttPort, n, `benchlimit${process.pid}r${r}`));
   log(`  run ${r + 1}: broker drain to mosquitto_sub ${drainLimits.at(-1)} msg/s`);
@@ -42,6 +45,10 @@ for (let r = 0; r < runs; r++) {
       log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`
         + (mode === 'drain' ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg).map(([k, v]) => `${k} ${v}`).join(', ')} µs/msg)` : '')
         + (res.publishRate ? ` (publisher ${res.publishRate} msg/s)` : ''));
+      if (mode !== 'drain') continue;
+      const ref = await measureTributary({ mqttPort, influx, n, mode, format, workers, consumer: 'reference' }, r);
+      references.set(format, [...(references.get(format) ?? []), ref]);
+      log(`  run ${r + 1}: reference consumer drain ${format}: ${ref.stored}/${n} points in ${ref.seconds.toFixed(2)} s = ${ref.rate} msg/s, peak RSS ${ref.peakRssMb} MB, ${ref.cpuUsPerMsg} µs CPU/msg`);
     }
   }
 }
@@ -53,14 +60,20 @@ log('');
 log(`limit      broker drain (mosquitto_sub)  ${drainLimit} msg/s`);
 log(`limit      InfluxDB ingest               ${ingestLimit} points/s`);
 if (peer) log(`peer       Node-RED drain (acks on arrival) ${peer.rate} msg/s, rss ${peer.rssMb} MB`);
+for (const [format, rs] of references) {
+  log(`reference  drain ${format.padEnd(10)} ${String(median(rs.map((x) => x.rate))).padStart(7)} msg/s (minimal consumer, PUBACK after the 204, no alerts); peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg`);
+}
 let lost = 0;
 for (const [key, rs] of results) {
   const rate = median(rs.map((x) => x.rate));
   lost += rs.reduce((a, x) => a + (x.n - x.stored), 0);
+  if (key.startsWith('drain')) lost += (references.get(key.split(' ')[1]!) ?? []).reduce((a, x) => a + (x.n - x.stored), 0);
   const vsPeer = peer && key.startsWith('drain') ? `, ${(rate / peer.rate).toFixed(2)}× Node-RED` : '';
+  const reference = references.get(key.split(' ')[1]!);
+  const vsReference = reference && key.startsWith('drain') ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer` : '';
   const publishRate = median(rs.map((x) => x.publishRate ?? 0));
   const pace = publishRate > 0 ? `, ${(rate / publishRate).toFixed(2)}× the publisher (${publishRate} msg/s)` : '';
-  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain${vsPeer}${pace};`
+  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain${vsReference}${vsPeer}${pace};`
     + ` peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
 }
 process.exit(lost === 0 ? 0 : 1);

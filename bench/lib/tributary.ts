@@ -1,4 +1,5 @@
-// Tributary end to end: a real worker process (`tributary run examples/fleet.ts`) into InfluxDB.
+// Tributary end to end: a real worker process (`tributary run examples/fleet.ts`) into InfluxDB;
+// or, on the same path, the minimal reference consumer.
 import { appendFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { simulateFleet, type FleetFormat } from '../../examples/fleet-simulator.js';
@@ -27,6 +28,12 @@ export interface E2eOptions {
   readonly format: FleetFormat;
   /** Worker processes in the share group. */
   readonly workers: number;
+  /**
+   * What consumes: Tributary's fleet pipeline (default), or `reference`, the minimal consumer with
+   * the same delivery guarantee (`bench/reference-consumer.mjs`) whose rate the full pipeline is
+   * compared with.
+   */
+  readonly consumer?: 'tributary' | 'reference';
 }
 
 const group = `bench${process.pid}`;
@@ -37,7 +44,7 @@ function workerEnv(o: E2eOptions, db: string, root: string, index: number): Node
   return {
     ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
     TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_CLIENT_ID: '',
-    FLEET_TOPIC_ROOT: root, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
+    FLEET_TOPIC_ROOT: root, FLEET_FORMAT: o.format, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
   };
 }
 
@@ -53,10 +60,12 @@ async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Ar
   // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // Without them, the worker runs as users start it: the program itself, with the node flags of its first line.
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const [cmd, args] = nodeArgs.length > 0
+  const [cmd, args] = o.consumer === 'reference'
+    ? [process.execPath, ['bench/reference-consumer.mjs']]
+    : nodeArgs.length > 0
     ? [process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts']]
     : ['bin/tributary.mjs', ['run', 'examples/fleet.ts']];
-  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, workerEnv(o, db, root, i), /ready/)));
+  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, { ...workerEnv(o, db, root, i), ...(o.consumer === 'reference' ? { TRIBUTARY_CLIENT_ID: clientIds(o.workers)[i] } : {}) }, /ready/)));
 }
 
 async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {
@@ -74,8 +83,9 @@ async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess
  * Live mode: the workers run while the simulator publishes N as fast as the broker takes them.
  */
 export async function measureTributary(o: E2eOptions, run: number): Promise<E2eResult> {
-  const db = `bench_tributary_${process.pid}_${run}`;
-  const root = `bench${process.pid}r${run}`;
+  const who = o.consumer ?? 'tributary';
+  const db = `bench_${who}_${process.pid}_${run}`;
+  const root = `bench${process.pid}r${run}${who === 'tributary' ? '' : who}`;
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   await wipeSessions(o.mqttPort, o.workers);
   let workers = await startWorkers(o, db, root);
@@ -95,7 +105,7 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   const cpu0 = o.mode === 'drain' ? pids.reduce((a, p) => a + cpuSeconds(p), 0) : 0;
   const services = servicePids();
   const serviceCpu0 = services.map((s) => cpuSeconds(s.pid));
-  const done = await waitForPoints(o.influx, db, o.n, 10_000, `tributary ${o.mode} ${o.format}`);
+  const done = await waitForPoints(o.influx, db, o.n, 10_000, `${who} ${o.mode} ${o.format}`);
   const cpu = pids.reduce((a, p) => a + cpuSeconds(p), 0) - cpu0;
   const serviceCpuUsPerMsg: Record<string, number> = {}; // summed by name (the stock broker is a mosquitto too)
   services.forEach((s, i) => {
