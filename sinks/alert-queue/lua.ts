@@ -57,7 +57,8 @@ end
 
 local function step(rule, series, rec, o, emit)
   local t, c, value = o[1], o[2], o[3]
-  if rec.t and not (dns(t, rec.t) > 0) then return end
+  -- Keys are 20 digits: compared as strings, exactly and far cheaper than dns() in Lua.
+  if rec.t and not (t > rec.t) then return end
   rec.t = t
   if rule.kind == 'rate' then
     local pv, pt = tonumber(rec.pv), rec.pt

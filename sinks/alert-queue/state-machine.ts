@@ -142,7 +142,7 @@ export function step(rule: MachineRule, series: string, rec: SeriesState, o: Obs
   const t = o[0];
   let c = o[1];
   let value = o[2];
-  if (rec.t !== undefined && !(dns(t, rec.t) > 0)) return;
+  if (rec.t !== undefined && !(t > rec.t)) return; // time keys are 20 digits: string order is time order
   rec.t = t;
   if (rule.kind === 'rate') {
     const v = value as number;
