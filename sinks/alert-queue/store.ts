@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ALERT_SCRIPT } from './lua.js';
-import type { AlertStore, AlertTransition, BatchPayload, SeriesState, SweepPayload, SweepReply } from './state-machine.js';
+import type { AlertStore, AlertTransition, BatchPayload, SeriesState, SweepReply } from './state-machine.js';
 
 /** The Redis keys of one alert sink; they share a hash tag so the script runs on one cluster slot. */
 export interface AlertKeys {
@@ -37,15 +37,15 @@ export function redisAlertStore(redis: Redis, keys: AlertKeys): AlertStore {
   if (typeof (redis as unknown as Partial<ScriptClient>)[COMMAND] !== 'function') {
     redis.defineCommand(COMMAND, { numberOfKeys: 5, lua: ALERT_SCRIPT });
   }
-  const run = (mode: 'apply' | 'sweep', payload: BatchPayload | SweepPayload, lock = keys.sweepLock) =>
-    (redis as unknown as ScriptClient)[COMMAND](keys.state, keys.deadlines, keys.outbox, keys.leases, lock, mode, JSON.stringify(payload));
+  const run = (mode: 'apply' | 'sweep', json: string, lock = keys.sweepLock) =>
+    (redis as unknown as ScriptClient)[COMMAND](keys.state, keys.deadlines, keys.outbox, keys.leases, lock, mode, json);
   const parse = (rows: unknown): AlertTransition[] => (Array.isArray(rows) ? rows.map((r) => JSON.parse(String(r)) as AlertTransition) : []);
   return {
     async apply(payload) {
-      return parse(await run('apply', payload));
+      return parse(await run('apply', applyWire(payload)));
     },
     async sweep(payload, lockKey): Promise<SweepReply> {
-      const [status, transitions, claimed] = (await run('sweep', payload, lockKey)) as [string, unknown, unknown];
+      const [status, transitions, claimed] = (await run('sweep', JSON.stringify(payload), lockKey)) as [string, unknown, unknown];
       return { skipped: status === 'skipped', transitions: parse(transitions), claimed: parse(claimed) };
     },
     async ack(ids) {
@@ -62,4 +62,21 @@ export function redisAlertStore(redis: Redis, keys: AlertKeys): AlertStore {
       return rec as SeriesState;
     },
   };
+}
+
+/**
+ * A batch as the script reads it: each series key once (`s`), and the groups as one flat list
+ * (`g`: rule id, 1-based series index, count, then per observation time key, signal, value or null).
+ */
+export function applyWire(p: BatchPayload): string {
+  const index = new Map<string, number>();
+  const s: string[] = [];
+  const g: Array<string | number | boolean | null> = [];
+  for (const [ruleId, series, observations] of p.groups) {
+    let i = index.get(series);
+    if (i === undefined) index.set(series, (i = s.push(series)));
+    g.push(ruleId, i, observations.length);
+    for (const [t, signal, value] of observations) g.push(t, signal, value ?? null);
+  }
+  return JSON.stringify({ now: p.now, nowT: p.nowT, workerId: p.workerId, rules: p.rules, s, g });
 }

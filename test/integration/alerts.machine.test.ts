@@ -46,6 +46,34 @@ describe('alert state machine in Redis (the Lua script)', () => {
     expect((await store.read('rate', 's'))?.pv).toBe(v);
   });
 
+  it('applies one batch of several rules and series, with values of every kind, as the TypeScript machine does', async () => {
+    const keys = alertKeys(`${prefix}:mixed`);
+    const rules = {
+      hot: ruleOf('hot', {}), mode: ruleOf('mode', { field: 'mode' }), door: ruleOf('door', { field: 'open' }),
+      dead: ruleOf('dead', { kind: 'absent', afterMs: 1000 }),
+    };
+    const t = (ms: number) => timeKey(BigInt(T0 + ms) * 1_000_000n);
+    const batch = (at: number, signal: 'f' | 'c') => [
+      ['hot', 'a', [[t(at), 'n', 20.5], [t(at + 1), signal, 31.25]]],
+      ['mode', 'a', [[t(at + 2), signal, 'manual|"x"']]],
+      ['door', 'b', [[t(at + 3), signal, false]]],
+      ['hot', 'b', [[t(at + 4), signal, -1]]],
+      ['dead', 'a', [[t(at + 5), 'c']]],
+      ['dead', 'c', [[t(at + 6), 'c']]],
+    ] as const;
+    const run = async (store: AlertStore) => [
+      ...await store.apply({ now: T0, nowT: t(0), workerId: 'w', rules, groups: batch(0, 'f') }),
+      ...await store.apply({ now: T0 + 100, nowT: t(100), workerId: 'w', rules, groups: batch(100, 'c') }),
+    ];
+    const fromRedis = await run(redisAlertStore(redis, keys));
+    expect(fromRedis.map((tr) => [tr.ruleId, tr.series, tr.state, tr.value])).toEqual([
+      ['hot', 'a', 'firing', 31.25], ['mode', 'a', 'firing', 'manual|"x"'], ['door', 'b', 'firing', false], ['hot', 'b', 'firing', -1],
+      ['hot', 'a', 'resolved', 31.25], ['mode', 'a', 'resolved', 'manual|"x"'], ['door', 'b', 'resolved', false], ['hot', 'b', 'resolved', -1],
+    ]);
+    expect(fromRedis).toEqual(await run(new MemoryAlertStore()));
+    expect(await redis.zcard(keys.deadlines)).toBe(2); // both deadmen armed
+  });
+
   it('sweeps once per lock key and leases claimed outbox entries', async () => {
     const keys = alertKeys(`${prefix}:sweep`);
     const store = redisAlertStore(redis, keys);
