@@ -73,7 +73,7 @@ for (const [key, rs] of results) {
   const vsReference = reference && key.startsWith('drain') ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer` : '';
   const publishRate = median(rs.map((x) => x.publishRate ?? 0));
   const pace = publishRate > 0 ? `, ${(rate / publishRate).toFixed(2)}× the publisher (${publishRate} msg/s)` : '';
-  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain${vsReference}${vsPeer}${pace};`
+  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};`
     + ` peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
 }
 process.exit(lost === 0 ? 0 : 1);
