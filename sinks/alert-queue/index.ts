@@ -94,15 +94,23 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
   /** Applies what was folded and enqueues its transitions; on failure it is folded back for the retry. */
   const flushFold = async (): Promise<Failure | undefined> => {
     if (fold.empty) return undefined;
-    const { now, nowT } = nowKeys();
-    const { groups, rules, folded } = fold.take(nowT);
+    const { folded, transitions } = applyFolded();
     try {
-      const transitions = groups.length > 0 ? await store.apply({ now, nowT, workerId, rules, groups }) : [];
-      await enqueue(transitions);
+      await enqueue(await transitions);
       return undefined;
     } catch (error) {
       fold.putBack(folded);
       return failureOf(error);
+    }
+  };
+  /** Takes the fold and sends it; not async, so the groups taken are garbage once sent, not held while Redis works. */
+  const applyFolded = (): { folded: ReturnType<ObservationFold['take']>['folded']; transitions: Promise<AlertTransition[]> } => {
+    const { now, nowT } = nowKeys();
+    const { groups, rules, folded } = fold.take(nowT);
+    try {
+      return { folded, transitions: groups.length > 0 ? store.apply({ now, nowT, workerId, rules, groups }) : Promise.resolve([]) };
+    } catch (error) {
+      return { folded, transitions: Promise.reject(error) };
     }
   };
 

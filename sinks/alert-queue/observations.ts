@@ -12,12 +12,16 @@ export interface CollectedRules {
 const FAILED = '\u0015';
 
 type Value = number | string | boolean;
-/** An observation before its time becomes a time key: only the kept ones are converted. */
-type Pending = [ns: bigint, signal: Signal, value: Value | undefined];
+/**
+ * Observations before their times become time keys (only the kept ones are converted): time in
+ * ns, signal and value, three entries each. Flat, because they wait for the next write, and the
+ * garbage collector copies an array per observation while they wait.
+ */
+type Pending = Array<bigint | Signal | Value | undefined>;
 
 /** One rule's observations of one series since the last take. */
 interface Group {
-  obs: Pending[];
+  obs: Pending;
   /** Event times never went backwards: runs could be thinned as they came. */
   sorted: boolean;
 }
@@ -107,18 +111,18 @@ export class ObservationFold {
     const c = this.compiled[i]!;
     const g = s.perRule[i];
     if (g === undefined) {
-      s.perRule[i] = { obs: [[r.timeNs, signal, c.value(r)]], sorted: true };
+      s.perRule[i] = { obs: [r.timeNs, signal, c.value(r)], sorted: true };
       return;
     }
     if (c.machine.kind === 'absent') return; // one "seen" per take
-    const obs = g.obs, n = obs.length, last = obs[n - 1]!, ns = r.timeNs;
-    if (ns < last[0]) g.sorted = false;
+    const obs = g.obs, n = obs.length, ns = r.timeNs;
+    if (ns < (obs[n - 3] as bigint)) g.sorted = false;
     // In order and a third of a thinnable run: the middle one goes (overwritten in place).
-    if (g.sorted && n >= 2 && last[1] === signal && obs[n - 2]![1] === signal && c.thinnable.has(signal)) {
-      last[0] = ns;
-      last[2] = c.value(r);
+    if (g.sorted && n >= 6 && obs[n - 2] === signal && obs[n - 5] === signal && c.thinnable.has(signal)) {
+      obs[n - 3] = ns;
+      obs[n - 1] = c.value(r);
     } else {
-      obs.push([ns, signal, c.value(r)]);
+      obs.push(ns, signal, c.value(r));
     }
   }
 
@@ -141,9 +145,14 @@ export class ObservationFold {
           groups.push([c.rule.id, series, [[nowT, 'c']]]);
           return;
         }
-        if (!g.sorted) g.obs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        if (!g.sorted) g.obs = sorted(g.obs);
         const obs = g.sorted || c.thinnable.size === 0 ? g.obs : thin(g.obs, c.thinnable);
-        groups.push([c.rule.id, series, obs.map(([ns, signal, value]): Observation => (value === undefined ? [timeKey(ns), signal] : [timeKey(ns), signal, value]))]);
+        const observations: Observation[] = [];
+        for (let k = 0; k < obs.length; k += 3) {
+          const t = timeKey(obs[k] as bigint), signal = obs[k + 1] as Signal, value = obs[k + 2] as Value | undefined;
+          observations.push(value === undefined ? [t, signal] : [t, signal, value]);
+        }
+        groups.push([c.rule.id, series, observations]);
       });
     }
     return { groups, rules, folded };
@@ -164,9 +173,8 @@ export class ObservationFold {
         const e = earlier.perRule[i];
         if (!e) earlier.perRule[i] = g;
         else if (this.compiled[i]!.machine.kind !== 'absent') {
-          const last = e.obs[e.obs.length - 1]!;
-          e.sorted = e.sorted && g.sorted && g.obs[0]![0] >= last[0];
-          e.obs.push(...g.obs);
+          e.sorted = e.sorted && g.sorted && (g.obs[0] as bigint) >= (e.obs[e.obs.length - 3] as bigint);
+          for (const x of g.obs) e.obs.push(x);
           if (e.sorted) e.obs = thin(e.obs, this.compiled[i]!.thinnable); // a run may span the two
         }
       });
@@ -192,12 +200,21 @@ export function collectReadings(items: readonly Reading[], compiled: readonly Co
 }
 
 /** Drops observations inside a run of one thinnable signal, keeping each run's first and last. */
-function thin(obs: readonly Pending[], thinnable: ReadonlySet<Signal>): Pending[] {
-  const out: Pending[] = [];
-  for (let i = 0; i < obs.length; i++) {
-    const s = obs[i]![1];
-    if (i > 0 && i < obs.length - 1 && thinnable.has(s) && obs[i - 1]![1] === s && obs[i + 1]![1] === s) continue;
-    out.push(obs[i]!);
+function thin(obs: Pending, thinnable: ReadonlySet<Signal>): Pending {
+  const out: Pending = [];
+  for (let i = 0; i < obs.length; i += 3) {
+    const s = obs[i + 1] as Signal;
+    if (i > 0 && i < obs.length - 3 && thinnable.has(s) && obs[i - 2] === s && obs[i + 4] === s) continue;
+    out.push(obs[i], s, obs[i + 2]);
   }
+  return out;
+}
+
+/** The observations in time order (stable: of two at the same time, the first folded stays first). */
+function sorted(obs: Pending): Pending {
+  const order = Array.from({ length: obs.length / 3 }, (_, k) => 3 * k);
+  order.sort((a, b) => ((obs[a] as bigint) < (obs[b] as bigint) ? -1 : (obs[a] as bigint) > (obs[b] as bigint) ? 1 : 0));
+  const out: Pending = [];
+  for (const k of order) out.push(obs[k], obs[k + 1], obs[k + 2]);
   return out;
 }

@@ -41,9 +41,8 @@ export function redisAlertStore(redis: Redis, keys: AlertKeys): AlertStore {
     (redis as unknown as ScriptClient)[COMMAND](keys.state, keys.deadlines, keys.outbox, keys.leases, lock, mode, json);
   const parse = (rows: unknown): AlertTransition[] => (Array.isArray(rows) ? rows.map((r) => JSON.parse(String(r)) as AlertTransition) : []);
   return {
-    async apply(payload) {
-      return parse(await run('apply', applyWire(payload)));
-    },
+    // Not async: the payload is not held while Redis works.
+    apply: (payload) => run('apply', applyWire(payload)).then(parse),
     async sweep(payload, lockKey): Promise<SweepReply> {
       const [status, transitions, claimed] = (await run('sweep', JSON.stringify(payload), lockKey)) as [string, unknown, unknown];
       return { skipped: status === 'skipped', transitions: parse(transitions), claimed: parse(claimed) };
