@@ -97,6 +97,7 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     const { folded, transitions } = applyFolded();
     try {
       await enqueue(await transitions);
+      fold.recycle(folded);
       return undefined;
     } catch (error) {
       fold.putBack(folded);

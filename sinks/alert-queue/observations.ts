@@ -1,5 +1,6 @@
 import type { Failure, Reading } from '../../pipeline/types.js';
 import { seriesKey, type CompiledRule } from './evaluate.js';
+import { sorted, thin, type Pending, type Value } from './pending.js';
 import { timeKey, type BatchPayload, type MachineRule, type Observation, type Signal } from './state-machine.js';
 
 /** What {@link ObservationFold.take} hands to the store. */
@@ -11,17 +12,12 @@ export interface CollectedRules {
 /** First character of what {@link ObservationFold.add} returns for a reading a rule threw on; the rest is the reason. */
 const FAILED = '\u0015';
 
-type Value = number | string | boolean;
-/**
- * Observations before their times become time keys (only the kept ones are converted): time in
- * ns, signal and value, three entries each. Flat, because they wait for the next write, and the
- * garbage collector copies an array per observation while they wait.
- */
-type Pending = Array<bigint | Signal | Value | undefined>;
 
 /** One rule's observations of one series since the last take. */
 interface Group {
+  /** The first `n` entries are this take's; the array is reused (see {@link ObservationFold.recycle}). */
   obs: Pending;
+  n: number;
   /** Event times never went backwards: runs could be thinned as they came. */
   sorted: boolean;
 }
@@ -46,6 +42,8 @@ interface SeriesGroups {
  */
 export class ObservationFold {
   private current = new Map<string, SeriesGroups>();
+  /** Structures of a written take, emptied, for the series that come again. */
+  private spare = new Map<string, SeriesGroups>();
 
   constructor(private readonly compiled: readonly CompiledRule[]) {}
 
@@ -78,7 +76,12 @@ export class ObservationFold {
     if (!any) return '';
     const series = seriesKey(r);
     let s = this.current.get(series);
-    if (s === undefined) this.current.set(series, (s = { series, perRule: [] }));
+    if (s === undefined) {
+      s = this.spare.get(series);
+      if (s === undefined) s = { series, perRule: [] };
+      else this.spare.delete(series);
+      this.current.set(series, s);
+    }
     for (let i = 0; i < compiled.length; i++) {
       const signal = signals[i];
       if (signal !== undefined) this.fold(s, i, r, signal);
@@ -109,21 +112,23 @@ export class ObservationFold {
 
   private fold(s: SeriesGroups, i: number, r: Reading, signal: Signal): void {
     const c = this.compiled[i]!;
-    const g = s.perRule[i];
-    if (g === undefined) {
-      s.perRule[i] = { obs: [r.timeNs, signal, c.value(r)], sorted: true };
-      return;
+    let g = s.perRule[i];
+    if (g === undefined) s.perRule[i] = g = { obs: [], n: 0, sorted: true };
+    const obs = g.obs, n = g.n, ns = r.timeNs;
+    if (n > 0) {
+      if (c.machine.kind === 'absent') return; // one "seen" per take
+      if (ns < (obs[n - 3] as bigint)) g.sorted = false;
+      // In order and a third of a thinnable run: the middle one goes (overwritten in place).
+      if (g.sorted && n >= 6 && obs[n - 2] === signal && obs[n - 5] === signal && c.thinnable.has(signal)) {
+        obs[n - 3] = ns;
+        obs[n - 1] = c.value(r);
+        return;
+      }
     }
-    if (c.machine.kind === 'absent') return; // one "seen" per take
-    const obs = g.obs, n = obs.length, ns = r.timeNs;
-    if (ns < (obs[n - 3] as bigint)) g.sorted = false;
-    // In order and a third of a thinnable run: the middle one goes (overwritten in place).
-    if (g.sorted && n >= 6 && obs[n - 2] === signal && obs[n - 5] === signal && c.thinnable.has(signal)) {
-      obs[n - 3] = ns;
-      obs[n - 1] = c.value(r);
-    } else {
-      obs.push(ns, signal, c.value(r));
-    }
+    obs[n] = ns;
+    obs[n + 1] = signal;
+    obs[n + 2] = c.value(r);
+    g.n = n + 3;
   }
 
   /**
@@ -138,17 +143,21 @@ export class ObservationFold {
     const rules: CollectedRules['rules'] = {};
     for (const { series, perRule } of folded.values()) {
       perRule.forEach((g, i) => {
-        if (!g) return;
+        if (!g || g.n === 0) return;
         const c = this.compiled[i]!;
         rules[c.rule.id] = c.machine;
         if (c.machine.kind === 'absent') {
           groups.push([c.rule.id, series, [[nowT, 'c']]]);
           return;
         }
-        if (!g.sorted) g.obs = sorted(g.obs);
-        const obs = g.sorted || c.thinnable.size === 0 ? g.obs : thin(g.obs, c.thinnable);
+        if (!g.sorted) {
+          g.obs = sorted(g.obs, g.n);
+          if (c.thinnable.size > 0) g.obs = thin(g.obs, g.obs.length, c.thinnable);
+          g.n = g.obs.length;
+        }
+        const obs = g.obs;
         const observations: Observation[] = [];
-        for (let k = 0; k < obs.length; k += 3) {
+        for (let k = 0; k < g.n; k += 3) {
           const t = timeKey(obs[k] as bigint), signal = obs[k + 1] as Signal, value = obs[k + 2] as Value | undefined;
           observations.push(value === undefined ? [t, signal] : [t, signal, value]);
         }
@@ -156,6 +165,22 @@ export class ObservationFold {
       });
     }
     return { groups, rules, folded };
+  }
+
+  /**
+   * After a write succeeded: its take's structures are emptied and reused for the series that come
+   * again (they are old by then, so reusing them spares the garbage collector copying new ones).
+   */
+  recycle(folded: Map<string, SeriesGroups>): void {
+    for (const s of folded.values()) {
+      for (const g of s.perRule) {
+        if (!g) continue;
+        g.obs.fill(undefined, 0, g.n); // lets go of the times and values
+        g.n = 0;
+        g.sorted = true;
+      }
+    }
+    this.spare = folded;
   }
 
   /** A failed write's observations go back in front of what was folded since (a retry writes them). */
@@ -169,13 +194,17 @@ export class ObservationFold {
         continue;
       }
       s.perRule.forEach((g, i) => {
-        if (!g) return;
+        if (!g || g.n === 0) return;
         const e = earlier.perRule[i];
-        if (!e) earlier.perRule[i] = g;
+        if (!e || e.n === 0) earlier.perRule[i] = g;
         else if (this.compiled[i]!.machine.kind !== 'absent') {
-          e.sorted = e.sorted && g.sorted && (g.obs[0] as bigint) >= (e.obs[e.obs.length - 3] as bigint);
-          for (const x of g.obs) e.obs.push(x);
-          if (e.sorted) e.obs = thin(e.obs, this.compiled[i]!.thinnable); // a run may span the two
+          e.sorted = e.sorted && g.sorted && (g.obs[0] as bigint) >= (e.obs[e.n - 3] as bigint);
+          for (let k = 0; k < g.n; k++) e.obs[e.n + k] = g.obs[k];
+          e.n += g.n;
+          if (e.sorted) { // a run may span the two
+            e.obs = thin(e.obs, e.n, this.compiled[i]!.thinnable);
+            e.n = e.obs.length;
+          }
         }
       });
     }
@@ -197,24 +226,4 @@ export function collectReadings(items: readonly Reading[], compiled: readonly Co
   });
   const { groups, rules } = fold.take(nowT);
   return { groups, rules, rejected };
-}
-
-/** Drops observations inside a run of one thinnable signal, keeping each run's first and last. */
-function thin(obs: Pending, thinnable: ReadonlySet<Signal>): Pending {
-  const out: Pending = [];
-  for (let i = 0; i < obs.length; i += 3) {
-    const s = obs[i + 1] as Signal;
-    if (i > 0 && i < obs.length - 3 && thinnable.has(s) && obs[i - 2] === s && obs[i + 4] === s) continue;
-    out.push(obs[i], s, obs[i + 2]);
-  }
-  return out;
-}
-
-/** The observations in time order (stable: of two at the same time, the first folded stays first). */
-function sorted(obs: Pending): Pending {
-  const order = Array.from({ length: obs.length / 3 }, (_, k) => 3 * k);
-  order.sort((a, b) => ((obs[a] as bigint) < (obs[b] as bigint) ? -1 : (obs[a] as bigint) > (obs[b] as bigint) ? 1 : 0));
-  const out: Pending = [];
-  for (const k of order) out.push(obs[k], obs[k + 1], obs[k + 2]);
-  return out;
 }

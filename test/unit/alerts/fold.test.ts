@@ -42,6 +42,26 @@ describe('ObservationFold', () => {
     expect(retry.groups.filter((g) => g[0] === 'dead').map((g) => g[2])).toEqual([[[t(200), 'c']], [[t(200), 'c']], [[t(200), 'c']]]);
   });
 
+  it('after a written take is recycled, its series fold afresh: nothing of the old take comes back', () => {
+    const fold = hot();
+    [20, 21, 22, 23].forEach((v, i) => fold.add(reading('d1', i, { temperature: v })));
+    fold.add(reading('d2', 0, { temperature: 40 }));
+    const written = fold.take(t(100));
+    expect(signals(written.groups)).toEqual(['c0 c3', 'f0']);
+    fold.add(reading('d1', 10, { temperature: 35 })); // folded while the write ran
+    fold.recycle(written.folded);
+    [36, 37].forEach((v, i) => fold.add(reading('d1', 11 + i, { temperature: v })));
+    [41, 20].forEach((v, i) => fold.add(reading('d2', 5 + i, { temperature: v })));
+    fold.add(reading('d2', 1, { temperature: 42 })); // older than d2's last: sorted at the take
+    const next = fold.take(t(200));
+    expect(signals(next.groups)).toEqual(['f10 f12', 'f1 f5 c6']); // a run of fires thinned to its ends
+    expect(next.groups.filter((g) => g[0] === 'dead').map((g) => g[2])).toEqual([[[t(200), 'c']], [[t(200), 'c']]]);
+    fold.recycle(next.folded);
+    expect(fold.empty).toBe(true);
+    fold.add(reading('d3', 0, { temperature: 29 }));
+    expect(fold.take(t(300)).groups.map((g) => g[0])).toEqual(['hot', 'dead']);
+  });
+
   it('readings out of time order are sorted before thinning', () => {
     const fold = hot();
     [[5, 20], [1, 21], [3, 22], [2, 35], [4, 23]].forEach(([ms, v]) => fold.add(reading('d1', ms!, { temperature: v! })));
