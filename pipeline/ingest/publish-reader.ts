@@ -1,6 +1,7 @@
 import type { Duplex, Writable } from 'node:stream';
 import type { MqttClient } from 'mqtt';
 import type { ReceivedPublish } from './mqtt-message.js';
+import { TopicNames } from './topic-names.js';
 
 /** A QoS 0 or 1 PUBLISH as read off the socket; `data` is the socket's read buffer (no copy). */
 export interface InboundPublish extends ReceivedPublish {
@@ -156,6 +157,8 @@ function packetLength(buf: Buffer, pos: number): number {
   return -2;
 }
 
+const topicNames = new TopicNames();
+
 /** Reads a QoS 0/1 PUBLISH, or defers anything unusual to mqtt.js. */
 function readPublish(buf: Buffer, pos: number, total: number, v5: boolean): InboundPublish | typeof DEFER {
   const flags = buf[pos]! & 0x0f;
@@ -168,7 +171,7 @@ function readPublish(buf: Buffer, pos: number, total: number, v5: boolean): Inbo
   if (p + 2 > end) return DEFER;
   const topicEnd = p + 2 + buf.readUInt16BE(p);
   if (topicEnd > end) return DEFER;
-  const topic = buf.toString('utf8', p + 2, topicEnd);
+  const topic = topicNames.get(buf, p + 2, topicEnd);
   p = topicEnd;
   let messageId = 0;
   if (qos === 1) {
