@@ -40,17 +40,23 @@ for (let r = 0; r < runs; r++) {
   log(`  run ${r + 1}: InfluxDB ingest (2 writers) ${ingestLimits.at(-1)} points/s`);
   for (const format of formats) {
     for (const mode of modes) {
+      // Drain mode: the reference consumer runs next to Tributary, first in every other run, so
+      // that the machine's drift within a run favours neither.
+      if (mode === 'drain' && r % 2 === 1) await measureReference(format, r);
       const res = await measureTributary({ mqttPort, influx, n, mode, format, workers }, r);
       results.set(`${mode} ${format}`, [...(results.get(`${mode} ${format}`) ?? []), res]);
       log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`
         + (mode === 'drain' ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg).map(([k, v]) => `${k} ${v}`).join(', ')} µs/msg)` : '')
         + (res.publishRate ? ` (publisher ${res.publishRate} msg/s)` : ''));
-      if (mode !== 'drain') continue;
-      const ref = await measureTributary({ mqttPort, influx, n, mode, format, workers, consumer: 'reference' }, r);
-      references.set(format, [...(references.get(format) ?? []), ref]);
-      log(`  run ${r + 1}: reference consumer drain ${format}: ${ref.stored}/${n} points in ${ref.seconds.toFixed(2)} s = ${ref.rate} msg/s, peak RSS ${ref.peakRssMb} MB, ${ref.cpuUsPerMsg} µs CPU/msg`);
+      if (mode === 'drain' && r % 2 === 0) await measureReference(format, r);
     }
   }
+}
+
+async function measureReference(format: FleetFormat, r: number): Promise<void> {
+  const ref = await measureTributary({ mqttPort, influx, n, mode: 'drain', format, workers, consumer: 'reference' }, r);
+  references.set(format, [...(references.get(format) ?? []), ref]);
+  log(`  run ${r + 1}: reference consumer drain ${format}: ${ref.stored}/${n} points in ${ref.seconds.toFixed(2)} s = ${ref.rate} msg/s, peak RSS ${ref.peakRssMb} MB, ${ref.cpuUsPerMsg} µs CPU/msg`);
 }
 const peer = o.peer ? await measurePeer(n, runs, 'drain') : undefined;
 if (o.peer) log(peer ? `  peer (median of ${runs}): ${peer.line}` : `  peer: not measured (${PEER_SCRIPT} missing or failed)`);
