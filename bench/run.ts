@@ -79,7 +79,13 @@ for (const [key, rs] of results) {
   const vsReference = reference && key.startsWith('drain') ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer` : '';
   const publishRate = median(rs.map((x) => x.publishRate ?? 0));
   const pace = publishRate > 0 ? `, ${(rate / publishRate).toFixed(2)}× the publisher (${publishRate} msg/s)` : '';
+  const rss = median(rs.map((x) => x.peakRssMb)), cpu = median(rs.map((x) => x.cpuUsPerMsg));
+  // Peak RSS against the 150 MB target; in drain mode RSS and CPU also against the reference consumer's.
+  const ofReference = (mine: number, pick: (x: E2eResult) => number) =>
+    (reference && key.startsWith('drain') ? `${(mine / median(reference.map(pick))).toFixed(2)}× the reference's` : undefined);
+  const cpuVsReference = ofReference(cpu, (x) => x.cpuUsPerMsg);
   log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};`
-    + ` peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
+    + ` peak RSS ${rss} MB (${[`${(rss / 150).toFixed(2)}× the 150 MB target`, ofReference(rss, (x) => x.peakRssMb)].filter(Boolean).join(', ')});`
+    + ` ${cpu} µs CPU/msg${cpuVsReference ? ` (${cpuVsReference})` : ''}; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
 }
 process.exit(lost === 0 ? 0 : 1);
