@@ -72,17 +72,17 @@ for (const [format, rs] of references) {
 let lost = 0;
 for (const [key, rs] of results) {
   const rate = median(rs.map((x) => x.rate));
-  lost += rs.reduce((a, x) => a + (x.n - x.stored), 0);
-  if (key.startsWith('drain')) lost += (references.get(key.split(' ')[1]!) ?? []).reduce((a, x) => a + (x.n - x.stored), 0);
-  const vsPeer = peer && key.startsWith('drain') ? `, ${(rate / peer.rate).toFixed(2)}× Node-RED` : '';
-  const reference = references.get(key.split(' ')[1]!);
-  const vsReference = reference && key.startsWith('drain') ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer` : '';
+  const [mode, format] = key.split(' ') as ['drain' | 'live', FleetFormat];
+  const reference = mode === 'drain' ? references.get(format) : undefined;
+  lost += [...rs, ...(reference ?? [])].reduce((a, x) => a + (x.n - x.stored), 0);
+  const vsPeer = peer && mode === 'drain' ? `, ${(rate / peer.rate).toFixed(2)}× Node-RED` : '';
+  const vsReference = reference ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer` : '';
   const publishRate = median(rs.map((x) => x.publishRate ?? 0));
   const pace = publishRate > 0 ? `, ${(rate / publishRate).toFixed(2)}× the publisher (${publishRate} msg/s)` : '';
   const rss = median(rs.map((x) => x.peakRssMb)), cpu = median(rs.map((x) => x.cpuUsPerMsg));
   // Peak RSS against the 150 MB target; in drain mode RSS and CPU also against the reference consumer's.
   const ofReference = (mine: number, pick: (x: E2eResult) => number) =>
-    (reference && key.startsWith('drain') ? `${(mine / median(reference.map(pick))).toFixed(2)}× the reference's` : undefined);
+    (reference ? `${(mine / median(reference.map(pick))).toFixed(2)}× the reference's` : undefined);
   const cpuVsReference = ofReference(cpu, (x) => x.cpuUsPerMsg);
   log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};`
     + ` peak RSS ${rss} MB (${[`${(rss / 150).toFixed(2)}× the 150 MB target`, ofReference(rss, (x) => x.peakRssMb)].filter(Boolean).join(', ')});`

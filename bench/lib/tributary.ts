@@ -43,7 +43,9 @@ const clientIds = (workers: number) => Array.from({ length: workers }, (_, i) =>
 function workerEnv(o: E2eOptions, db: string, root: string, index: number): NodeJS.ProcessEnv {
   return {
     ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
-    TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_CLIENT_ID: '',
+    TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index),
+    // Tributary derives its client id from group and index; the reference consumer is given the same one.
+    TRIBUTARY_CLIENT_ID: o.consumer === 'reference' ? clientIds(o.workers)[index] : '',
     FLEET_TOPIC_ROOT: root, FLEET_FORMAT: o.format, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
   };
 }
@@ -65,7 +67,7 @@ async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Ar
     : nodeArgs.length > 0
     ? [process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts']]
     : ['bin/tributary.mjs', ['run', 'examples/fleet.ts']];
-  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, { ...workerEnv(o, db, root, i), ...(o.consumer === 'reference' ? { TRIBUTARY_CLIENT_ID: clientIds(o.workers)[i] } : {}) }, /ready/)));
+  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, workerEnv(o, db, root, i), /ready/)));
 }
 
 async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {

@@ -12,7 +12,6 @@ export interface CollectedRules {
 /** First character of what {@link ObservationFold.add} returns for a reading a rule threw on; the rest is the reason. */
 const FAILED = '\u0015';
 
-
 /** One rule's observations of one series since the last take. */
 interface Group {
   /** The first `n` entries are this take's; the array is reused (see {@link ObservationFold.recycle}). */
