@@ -5,6 +5,7 @@
 // pipeline's rate as a ratio to what that guarantee alone costs on this machine, in the same run.
 //   npm run bench -- [--n 200000] [--runs 3] [--mode drain|live|both] [--formats json,msgpack,protobuf] [--workers 1] [--peer]
 // (peak RSS and CPU per message are summed over the workers)
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { FleetFormat } from '../examples/fleet-simulator.js';
 import { brokerDrainRate, influxIngestRate } from './lib/limits.js';
@@ -30,12 +31,14 @@ const formats = o.formats.split(',') as FleetFormat[];
 const log = (s: string) => console.log(s);
 
 log(`Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${workers} worker(s), ${runs} run(s) per figure (medians)`);
-const drainLimits: number[] = [], ingestLimits: number[] = [];
+const drainLimits: number[] = [], brokerCpu: number[] = [], ingestLimits: number[] = [];
 const results = new Map<string, E2eResult[]>();
 const references = new Map<string, E2eResult[]>();
 for (let r = 0; r < runs; r++) {
-  drainLimits.push(await brokerDrainRate(mqttPort, n, `benchlimit${process.pid}r${r}`));
-  log(`  run ${r + 1}: broker drain to mosquitto_sub ${drainLimits.at(-1)} msg/s`);
+  const drain = await brokerDrainRate(mqttPort, n, `benchlimit${process.pid}r${r}`);
+  drainLimits.push(drain.rate);
+  brokerCpu.push(drain.brokerUsPerMsg);
+  log(`  run ${r + 1}: broker drain to mosquitto_sub ${drain.rate} msg/s (mosquitto ${drain.brokerUsPerMsg} µs CPU/msg)`);
   ingestLimits.push(await influxIngestRate(influx, n));
   log(`  run ${r + 1}: InfluxDB ingest (2 writers) ${ingestLimits.at(-1)} points/s`);
   for (const format of formats) {
@@ -61,9 +64,10 @@ async function measureReference(format: FleetFormat, r: number): Promise<void> {
 const peer = o.peer ? await measurePeer(n, runs, 'drain') : undefined;
 if (o.peer) log(peer ? `  peer (median of ${runs}): ${peer.line}` : `  peer: not measured (${PEER_SCRIPT} missing or failed)`);
 
-const drainLimit = median(drainLimits), ingestLimit = median(ingestLimits);
+const drainLimit = median(drainLimits), ingestLimit = median(ingestLimits), brokerUs = median(brokerCpu);
+const cores = availableParallelism();
 log('');
-log(`limit      broker drain (mosquitto_sub)  ${drainLimit} msg/s`);
+log(`limit      broker drain (mosquitto_sub)  ${drainLimit} msg/s; the broker spent ${brokerUs} µs CPU per message, so even on a core of its own it delivers at most ${Math.round(1e6 / Math.max(1, brokerUs))} msg/s`);
 log(`limit      InfluxDB ingest               ${ingestLimit} points/s`);
 if (peer) log(`peer       Node-RED drain (acks on arrival) ${peer.rate} msg/s, rss ${peer.rssMb} MB`);
 for (const [format, rs] of references) {
@@ -84,8 +88,16 @@ for (const [key, rs] of results) {
   const ofReference = (mine: number, pick: (x: E2eResult) => number) =>
     (reference ? `${(mine / median(reference.map(pick))).toFixed(2)}× the reference's` : undefined);
   const cpuVsReference = ofReference(cpu, (x) => x.cpuUsPerMsg);
+  // What the services cost per message in the same drains bounds any consumer: the broker runs on
+  // one thread, and all of them share the cores with the consumer.
+  const serviceUs = (name?: string) => median(rs.map((x) => Object.entries(x.serviceCpuUsPerMsg).reduce((a, [k, v]) => a + (name === undefined || k === name ? v : 0), 0)));
+  const [brokerDrainUs, servicesUs] = [serviceUs('mosquitto'), serviceUs()];
+  const budget = mode === 'drain' && brokerDrainUs > 0
+    ? `; CPU budget: mosquitto ${brokerDrainUs} µs/msg (one thread: at most ${Math.round(1e6 / brokerDrainUs)} msg/s),`
+      + ` mosquitto + influxd + redis ${servicesUs} µs/msg (${cores} cores: at most ${Math.round((cores * 1e6) / servicesUs)} msg/s for a consumer that cost nothing, ${Math.round((cores * 1e6) / (servicesUs + cpu))} with Tributary's)`
+    : '';
   log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};`
     + ` peak RSS ${rss} MB (${[`${(rss / 150).toFixed(2)}× the 150 MB target`, ofReference(rss, (x) => x.peakRssMb)].filter(Boolean).join(', ')});`
-    + ` ${cpu} µs CPU/msg${cpuVsReference ? ` (${cpuVsReference})` : ''}; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
+    + ` ${cpu} µs CPU/msg${cpuVsReference ? ` (${cpuVsReference})` : ''}${budget}; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
 }
 process.exit(lost === 0 ? 0 : 1);

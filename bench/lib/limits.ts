@@ -1,19 +1,28 @@
 // The machine's limits, measured in the same run as Tributary: the broker's drain rate to its own
 // C client, and InfluxDB's line-protocol ingest rate.
 import { simulateFleet } from '../../examples/fleet-simulator.js';
-import { influxStatement, run } from './measure.js';
+import { cpuSeconds, influxStatement, run, servicePids } from './measure.js';
+
+/** The broker's drain: msg/s to mosquitto_sub, and the broker's own CPU µs per message meanwhile. */
+export interface BrokerDrain {
+  readonly rate: number;
+  readonly brokerUsPerMsg: number;
+}
 
 /** N QoS 1 messages queued for an offline persistent session, then drained by mosquitto_sub (output discarded). */
-export async function brokerDrainRate(mqttPort: number, n: number, root: string): Promise<number> {
+export async function brokerDrainRate(mqttPort: number, n: number, root: string): Promise<BrokerDrain> {
   const id = `bench-drain-${process.pid}`;
   const base = ['-h', '127.0.0.1', '-p', String(mqttPort), '-i', id, '-q', '1', '-t', `${root}/#`];
   await run('mosquitto_sub', [...base, '-c', '-E']);
   await simulateFleet({ url: `mqtt://127.0.0.1:${mqttPort}`, root, messages: n });
-  const t0 = Date.now();
+  const brokers = servicePids().filter((s) => s.name === 'mosquitto'); // the stock one idles meanwhile
+  const brokerCpu = () => brokers.reduce((a, s) => a + cpuSeconds(s.pid), 0);
+  const cpu0 = brokerCpu(), t0 = Date.now();
   await run('mosquitto_sub', [...base, '-c', '-C', String(n)], process.env, true);
   const rate = Math.round((n * 1000) / (Date.now() - t0));
+  const brokerUsPerMsg = Math.round(((brokerCpu() - cpu0) * 1e6) / n);
   await run('mosquitto_sub', [...base, '-E']); // clean session: wipe it
-  return rate;
+  return { rate, brokerUsPerMsg };
 }
 
 /** Points per second InfluxDB ingests for the workload's lines, batches of 5,000, `concurrency` writers. */
