@@ -136,7 +136,9 @@ export class SinkRunner<T> {
       void this.deliver(batch).finally(() => {
         this.inFlight--;
         this.inFlightEntries -= size;
-        if (this.due || this.atWindow()) this.nudge();
+        // A batch already half full goes now, even before maxWaitMs: under load the sink's latency,
+        // not the clock, sets the batch size. A smaller one may wait out maxWaitMs to grow.
+        if (this.due || this.atWindow() || this.open.origins.length >= this.maxItems >> 1) this.nudge();
         this.pump();
         if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });

@@ -47,7 +47,7 @@ export interface AlertQueueOptions {
    * How readings are grouped for acknowledgement. A write takes every observation folded since the
    * last one (which includes its batch), and writes run one at a time whatever `maxConcurrency`
    * says, so that Redis sees each series' observations in order.
-   * @defaultValue `{ maxItems: 5000, maxBytes: 4 MiB, maxWaitMs: 50, maxConcurrency: 1 }`
+   * @defaultValue `{ maxItems: 5000, maxBytes: 4 MiB, maxWaitMs: 250, maxConcurrency: 1 }`
    */
   readonly batch?: Partial<BatchPolicy>;
   /** Clock of the deadman and the outbox, in ms. @defaultValue Date.now */

@@ -53,13 +53,13 @@ afterEach(() => { vi.useRealTimers(); });
 
 describe('SinkRunner batching', () => {
   it('seals a batch at maxItems and keeps the rest open until flushed', async () => {
-    const h = harness(() => ok, { maxItems: 2 });
-    h.add('a', 'b', 'c', 'd', 'e');
+    const h = harness(() => ok, { maxItems: 4 });
+    h.add('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i');
     await tick();
-    expect(h.batches).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(h.batches).toEqual([['a', 'b', 'c', 'd'], ['e', 'f', 'g', 'h']]);
     await h.runner.idle();
-    expect(h.batches).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
-    expect(h.delivered).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(h.batches).toEqual([['a', 'b', 'c', 'd'], ['e', 'f', 'g', 'h'], ['i']]);
+    expect(h.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
   });
 
   it('seals a batch once the encoded bytes (plus a newline each) reach maxBytes', async () => {
@@ -108,6 +108,29 @@ describe('SinkRunner batching', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(h.batches).toEqual([['a'], ['b', 'c'], ['d']]);
     gates.shift()!();
+  });
+
+  it('when a write slot frees, seals an open batch already half of maxItems; a smaller one waits for maxWaitMs', async () => {
+    vi.useFakeTimers();
+    const gates: Array<() => void> = [];
+    const h = harness(() => new Promise<WriteResult>((r) => gates.push(() => r(ok))), { maxItems: 10, maxWaitMs: 250, maxConcurrency: 1 });
+    h.add('a');
+    h.runner.flush();
+    h.add('b', 'c', 'd', 'e', 'f'); // half of maxItems, before maxWaitMs
+    await vi.advanceTimersByTimeAsync(10);
+    gates.shift()!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.batches).toEqual([['a'], ['b', 'c', 'd', 'e', 'f']]); // sealed the moment the slot freed
+    h.add('g', 'h', 'i', 'j'); // under half
+    await vi.advanceTimersByTimeAsync(10);
+    gates.shift()!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.batches).toHaveLength(2); // stays open: a bigger batch costs no latency budget yet
+    await vi.advanceTimersByTimeAsync(240);
+    expect(h.batches).toEqual([['a'], ['b', 'c', 'd', 'e', 'f'], ['g', 'h', 'i', 'j']]);
+    gates.shift()!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
   });
 
   it('keeps at most maxConcurrency writes in flight', async () => {
