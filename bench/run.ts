@@ -91,9 +91,9 @@ for (const [key, rs] of results) {
   // What the services cost per message in the same drains bounds any consumer: the broker runs on
   // one thread, and all of them share the cores with the consumer.
   const serviceUs = (name?: string) => median(rs.map((x) => Object.entries(x.serviceCpuUsPerMsg).reduce((a, [k, v]) => a + (name === undefined || k === name ? v : 0), 0)));
-  const [brokerDrainUs, servicesUs] = [serviceUs('mosquitto'), serviceUs()];
-  const budget = mode === 'drain' && brokerDrainUs > 0
-    ? `; CPU budget: mosquitto ${brokerDrainUs} µs/msg (one thread: at most ${Math.round(1e6 / brokerDrainUs)} msg/s),`
+  const [brokerUsMeanwhile, servicesUs] = [serviceUs('mosquitto'), serviceUs()];
+  const budget = mode === 'drain' && brokerUsMeanwhile > 0
+    ? `; CPU budget: mosquitto ${brokerUsMeanwhile} µs/msg (one thread: at most ${Math.round(1e6 / brokerUsMeanwhile)} msg/s),`
       + ` mosquitto + influxd + redis ${servicesUs} µs/msg (${cores} cores: at most ${Math.round((cores * 1e6) / servicesUs)} msg/s for a consumer that cost nothing, ${Math.round((cores * 1e6) / (servicesUs + cpu))} with Tributary's)`
     : '';
   log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};`
