@@ -51,6 +51,14 @@ export interface MqttSourceOptions<B> {
    * `tributary/workers/<clientId>/status` unless told otherwise. @defaultValue false
    */
   readonly presence?: boolean | Omit<PresenceOptions, 'clientId'>;
+  /**
+   * On a resumed session, unsubscribe the filters an earlier run subscribed that this pipeline no
+   * longer has. The filters are kept in a retained record on
+   * `tributary/workers/<clientId>/subscriptions` (the broker's ACL must let the worker publish and
+   * subscribe to it). A message that matches no subscription is dead-lettered as `unrouted` either way.
+   * @defaultValue true
+   */
+  readonly reconcileSubscriptions?: boolean;
   readonly log?: Logger;
 }
 

@@ -9,6 +9,7 @@ import { mqttSecurityOptions } from './mqtt-security.js';
 import { presence as makePresence } from './presence.js';
 import { perKeyCache } from '../cache.js';
 import { stripShare, topicMatcher } from './topic-filter.js';
+import { staleFilters, SubscriptionRecorder, unroutedDecoder } from './subscription-record.js';
 
 import type { MqttSource, MqttSourceOptions } from './mqtt-source-options.js';
 
@@ -30,7 +31,12 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   const log = options.log ?? silent;
   const window = options.inflightWindow ?? 10_000;
   const routes = options.subscribe.map((s) => ({ match: topicMatcher(s.topic), decoder: s.decode as Decoder<DecodedValue> }));
-  const routeOf = perKeyCache((topic: string) => routes.find((r) => r.match(topic)));
+  const routeOf = perKeyCache((topic: string) => {
+    const route = routes.find((r) => r.match(topic));
+    if (route) return route.decoder;
+    log.warn({ topic }, 'message matched no subscription; dead-lettered as unrouted');
+    return unroutedDecoder;
+  });
   const filters = options.subscribe.map((s) => ({
     topic: options.group ? `$share/${options.group}/${stripShare(s.topic)}` : s.topic,
     qos: s.qos ?? 1,
@@ -43,15 +49,28 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let connects = 0;
   let connectedAt: number | undefined;
   let paused = false;
+  let sessionPresent = false;
   let acks: DeferredAcks | undefined;
   let reader: PublishReader | undefined;
 
-  const subscribe = async (c: MqttClient) => {
+  const recorder = options.reconcileSubscriptions === false ? undefined : new SubscriptionRecorder(options.clientId, log);
+  const subscribe = async (c: MqttClient, sessionPresent: boolean) => {
+    // A resumed session keeps the filters an earlier run subscribed; those the pipeline no longer
+    // has would take messages nobody routes (and, in a share group, a share of the group's).
+    if (recorder && sessionPresent) {
+      const stale = staleFilters(await recorder.read(c), filters.map((f) => f.topic));
+      if (stale.length > 0) {
+        await c.unsubscribeAsync(stale);
+        log.warn({ clientId: options.clientId, filters: stale }, 'unsubscribed filters the pipeline no longer has');
+      }
+    }
     // retainHandling 1: a subscription that already exists does not get the retained messages again.
     const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f.topic, { qos: f.qos, rh: 1 }])));
     for (const g of granted) {
       if (g.qos > 2) throw new ConnectError(`broker refused subscription ${g.topic} (reason code ${g.qos})`);
     }
+    await recorder?.write(c, filters.map((f) => f.topic)).catch((error: unknown) =>
+      log.warn({ error, topic: recorder.topic }, 'could not record the subscriptions; a later pipeline change cannot remove them'));
   };
 
   const status = options.presence
@@ -84,14 +103,11 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       client = c;
       const connectionAcks = (acks = new DeferredAcks(c, false));
       const receive = (publish: ReceivedPublish, messageId: number | undefined) => {
+        if (recorder?.offer(publish)) return; // the QoS 0 subscription record, read at connect
         if (!intake) return; // not acknowledged: the broker redelivers it to this session later
-        const route = routeOf(publish.topic);
+        const decoder = routeOf(publish.topic);
         const seq = publish.qos === 1 ? connectionAcks.hold(messageId!) : -1;
-        if (!route) {
-          log.warn({ topic: publish.topic }, 'message matched no subscription; left unacknowledged');
-          return;
-        }
-        handler(new MqttMessage(publish, route.decoder, connectionAcks, seq));
+        handler(new MqttMessage(publish, decoder, connectionAcks, seq));
       };
       // QoS 0/1 PUBLISHes are read off the socket; anything else goes through mqtt.js.
       reader = new PublishReader(c, {
@@ -110,13 +126,14 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       c.connect();
       c.on('connect', (connack) => {
         connectedAt = Date.now();
+        sessionPresent = connack.sessionPresent;
         policy.connected();
         log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
         status?.online(c).catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
         // The first subscription is made by open(). After a reconnect, subscribe again even when the
         // session was resumed: Mosquitto 2.0 restores sessions but not their shared subscriptions.
         if (connects++ > 0) {
-          subscribe(c).catch((error: unknown) => log.error({ error }, 'resubscribe failed'));
+          subscribe(c, connack.sessionPresent).catch((error: unknown) => log.error({ error }, 'resubscribe failed'));
         }
       });
       // The policy logs: at once while connected, once per distinct reason while reconnecting.
@@ -146,7 +163,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         clearTimeout(reconnectTimer);
         throw error;
       }
-      await subscribe(c);
+      await subscribe(c, sessionPresent);
     },
     // Stops reading packets: the broker's sends wait in TCP buffers.
     pause() {

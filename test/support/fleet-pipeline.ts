@@ -25,9 +25,9 @@ export function fleetRuntime(setup: FleetTestSetup, opts: { log?: Logger; inflig
 }
 
 /** The fleet pipeline of `setup`: its runtime and its MQTT source. */
-export function fleetPipeline(setup: FleetTestSetup, opts: { log?: Logger; inflightWindow?: number; clientId?: string } = {}): { runtime: Runtime; source: MqttSource<DecodedValue> } {
+export function fleetPipeline(setup: FleetTestSetup, opts: { log?: Logger; inflightWindow?: number; clientId?: string; protocolVersion?: 4 | 5 } = {}): { runtime: Runtime; source: MqttSource<DecodedValue> } {
   const source = mqttSource({
-      url: MQTT_URL, clientId: opts.clientId ?? setup.clientId, group: setup.name, inflightWindow: opts.inflightWindow,
+      url: MQTT_URL, clientId: opts.clientId ?? setup.clientId, group: setup.name, inflightWindow: opts.inflightWindow, log: opts.log, protocolVersion: opts.protocolVersion,
       subscribe: [{ topic: `${setup.root}/+/+/telemetry`, decode: json() }],
   });
   const def = definePipeline({ name: 'fleet-test' })
