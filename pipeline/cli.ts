@@ -3,6 +3,7 @@ import { deadLettersCommand } from './cli/dead-letters.js';
 import { alertsCommand } from './cli/alerts.js';
 import { simulateCommand } from './cli/simulate.js';
 import { checkCommand } from './cli/check.js';
+import { sessionsCommand } from './cli/sessions.js';
 
 const USAGE = `tributary — MQTT → InfluxDB ingestion with acknowledgements after durable writes
 
@@ -16,6 +17,7 @@ Commands:
   dead-letters replay [--count N]                republish dead letters to their topics
   alerts [--queue Q] [--concurrency N] [--webhook URL] [--mqtt-topic T]
                                                  consume the alert queue with handlers
+  sessions list|drain|forget ...                 workers' MQTT sessions in the share group; drain an orphaned one
   simulate [--devices N] [--rate R] [--duration-s S] a simulated device fleet publishing telemetry
 Run 'tributary <command> --help' for a command's options. Endpoints come from TRIBUTARY_* variables (see README).`;
 
@@ -25,6 +27,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   alerts: alertsCommand,
   simulate: simulateCommand,
   check: checkCommand,
+  sessions: sessionsCommand,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -11,6 +11,7 @@ import { startWorkerTelemetry } from '../metrics/index.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { redisDeadLetters } from '../../sinks/dead-letter/index.js';
 import { importModule } from './preloaded.js';
+import { drainUntilQuiet, retiredMembers, startOrphanAdopter } from './orphans.js';
 
 const HELP = `Usage: tributary run <pipeline.ts> [--workers N] [--progress] [--drain-timeout-ms MS]
 
@@ -45,6 +46,15 @@ export async function runCommand(args: string[]): Promise<number> {
   });
   console.log(`tributary: worker ${env.mqtt.clientId} ready (${JSON.stringify(describeEnv(env))})`);
   if (values.progress) startProgress(runtime.stats, env.mqtt.clientId);
+  if (env.mqtt.drainSession) {
+    const code = await drainUntilQuiet(runtime, mod.default.source, log);
+    await telemetry.stop();
+    process.exit(code);
+  }
+  if (env.orphans.adopt) {
+    const poolSize = process.env.TRIBUTARY_POOL_SIZE ? Number(process.env.TRIBUTARY_POOL_SIZE) : undefined;
+    await startOrphanAdopter({ file, env, log, retired: process.env.TRIBUTARY_CLIENT_ID ? undefined : retiredMembers(env.mqtt.group, poolSize) });
+  }
   return new Promise<number>(() => {}); // runs until a signal drains and exits
 }
 
@@ -53,7 +63,7 @@ function supervise(file: string, workers: number, args: string[]): Promise<numbe
   const children = new Map<number, ChildProcess>();
   let stopping = false;
   const start = (index: number, restarts: number) => {
-    const child = fork(process.argv[1]!, childArgs, { env: { ...process.env, TRIBUTARY_WORKER_INDEX: String(index) } });
+    const child = fork(process.argv[1]!, childArgs, { env: { ...process.env, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_POOL_SIZE: String(workers) } });
     children.set(index, child);
     child.on('exit', (code, signal) => {
       children.delete(index);

@@ -5,9 +5,11 @@ import { mqttSecurityEnv } from './security-env.js';
 
 /** The endpoints and identity of one worker, read from the environment. */
 export interface WorkerEnv {
-  readonly mqtt: { readonly url: string; readonly clientId: string; readonly group: string; readonly username?: string; readonly password?: string; readonly inflightWindow: number; readonly protocolVersion: 4 | 5; readonly security: MqttSecurityInput };
+  readonly mqtt: { readonly url: string; readonly clientId: string; readonly group: string; readonly username?: string; readonly password?: string; readonly inflightWindow: number; readonly keepaliveS: number; readonly protocolVersion: 4 | 5; readonly security: MqttSecurityInput; readonly drainSession: boolean };
   readonly influx: { readonly url: string; readonly api: 'v1' | 'v2'; readonly database?: string; readonly bucket?: string; readonly org?: string; readonly token?: string; readonly username?: string; readonly password?: string; readonly createDatabase: boolean };
   readonly redis: { readonly url: string };
+  /** Orphaned share-group sessions: how long a member may be offline before a live worker drains its session. */
+  readonly orphans: { readonly graceMs: number; readonly adopt: boolean };
   /** The local durable spool for long outages; undefined when TRIBUTARY_SPOOL_DIR is not set. */
   readonly spool?: { readonly dir: string; readonly maxBytes: number; readonly fsync: 'batch' | 'none' };
 }
@@ -21,6 +23,7 @@ export const ENV_DEFAULTS = {
   TRIBUTARY_GROUP: 'ingest',
   TRIBUTARY_MQTT_PROTOCOL: '5',
   TRIBUTARY_MQTT_INFLIGHT: '10000',
+  TRIBUTARY_MQTT_KEEPALIVE: '30',
   TRIBUTARY_INFLUX_URL: 'http://127.0.0.1:8086',
   TRIBUTARY_INFLUX_API: 'v1',
   TRIBUTARY_INFLUX_DATABASE: 'telemetry',
@@ -29,6 +32,9 @@ export const ENV_DEFAULTS = {
   TRIBUTARY_WORKER_INDEX: '0',
   TRIBUTARY_SPOOL_MAX_BYTES: '1073741824',
   TRIBUTARY_SPOOL_FSYNC: 'batch',
+  TRIBUTARY_ORPHAN_GRACE_S: '180',
+  TRIBUTARY_ADOPT_ORPHANS: 'true',
+  TRIBUTARY_DRAIN_SESSION: 'false',
 } as const;
 
 /**
@@ -66,9 +72,12 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
       username: opt('TRIBUTARY_MQTT_USERNAME'),
       password: opt('TRIBUTARY_MQTT_PASSWORD'),
       inflightWindow: int('TRIBUTARY_MQTT_INFLIGHT', 1, 65_535),
+      keepaliveS: int('TRIBUTARY_MQTT_KEEPALIVE', 1, 65_535),
       protocolVersion: Number(oneOf('TRIBUTARY_MQTT_PROTOCOL', ['4', '5'] as const)) as 4 | 5,
       // TRIBUTARY_MQTT_CA_FILE, _CERT_FILE, _KEY_FILE, _TLS_INSECURE, _TOKEN_COMMAND, … (config/security-env.ts)
       security: mqttSecurityEnv(env),
+      // set by `tributary sessions drain` and by a worker adopting an orphaned session
+      drainSession: oneOf('TRIBUTARY_DRAIN_SESSION', ['true', 'false'] as const) === 'true',
     },
     influx: {
       url: url('TRIBUTARY_INFLUX_URL', /^https?:\/\//, 'http://127.0.0.1:8086'),
@@ -82,6 +91,10 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
       createDatabase: oneOf('TRIBUTARY_INFLUX_CREATE_DATABASE', ['true', 'false'] as const) === 'true',
     },
     redis: { url: url('TRIBUTARY_REDIS_URL', /^rediss?:\/\//, 'redis://127.0.0.1:6379') },
+    orphans: {
+      graceMs: int('TRIBUTARY_ORPHAN_GRACE_S', 0, 30 * 86_400) * 1000,
+      adopt: oneOf('TRIBUTARY_ADOPT_ORPHANS', ['true', 'false'] as const) === 'true',
+    },
     spool: opt('TRIBUTARY_SPOOL_DIR') === undefined ? undefined : {
       dir: opt('TRIBUTARY_SPOOL_DIR')!.replace('{hostname}', hostname()).replace('{index}', String(index)),
       maxBytes: int('TRIBUTARY_SPOOL_MAX_BYTES', 1_048_576, Number.MAX_SAFE_INTEGER),

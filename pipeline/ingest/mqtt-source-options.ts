@@ -59,6 +59,14 @@ export interface MqttSourceOptions<B> {
    * @defaultValue true
    */
   readonly reconcileSubscriptions?: boolean;
+  /**
+   * Drain mode, for taking over an orphaned worker's session (`tributary sessions drain`): connect
+   * with that worker's client id, unsubscribe its filters so it gets no new share of the group's
+   * messages, deliver what its session had queued with the usual acknowledgements, and on
+   * `close()` end the session and clear its presence. No presence of its own, no reconnect.
+   * @defaultValue false
+   */
+  readonly drainSession?: boolean;
   readonly log?: Logger;
 }
 

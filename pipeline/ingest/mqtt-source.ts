@@ -6,10 +6,11 @@ import { DeferredAcks } from './deferred-ack.js';
 import { MqttMessage, type ReceivedPublish } from './mqtt-message.js';
 import { PublishReader } from './publish-reader.js';
 import { mqttSecurityOptions } from './mqtt-security.js';
-import { presence as makePresence } from './presence.js';
+import { presence as makePresence, statusTopic } from './presence.js';
+import { clearWorkerRecords, endSession } from './worker-sessions.js';
 import { perKeyCache } from '../cache.js';
 import { stripShare, topicMatcher } from './topic-filter.js';
-import { staleFilters, SubscriptionRecorder, unroutedDecoder } from './subscription-record.js';
+import { staleFilters, subscriptionRecordTopic, SubscriptionRecorder, unroutedDecoder } from './subscription-record.js';
 
 import type { MqttSource, MqttSourceOptions } from './mqtt-source-options.js';
 
@@ -54,7 +55,9 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let reader: PublishReader | undefined;
 
   const recorder = options.reconcileSubscriptions === false ? undefined : new SubscriptionRecorder(options.clientId, log);
+  const draining = options.drainSession === true;
   const subscribe = async (c: MqttClient, sessionPresent: boolean) => {
+    if (draining) return unsubscribeAll(c, sessionPresent);
     // A resumed session keeps the filters an earlier run subscribed; those the pipeline no longer
     // has would take messages nobody routes (and, in a share group, a share of the group's).
     if (recorder && sessionPresent) {
@@ -73,8 +76,17 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       log.warn({ error, topic: recorder.topic }, 'could not record the subscriptions; a later pipeline change cannot remove them'));
   };
 
-  const status = options.presence
-    ? makePresence({ clientId: options.clientId, ...(typeof options.presence === 'object' ? options.presence : {}) })
+  // Draining another worker's session: nothing new arrives once its filters are gone; what it had
+  // queued is delivered as usual, then close() ends the session.
+  const unsubscribeAll = async (c: MqttClient, sessionPresent: boolean) => {
+    const recorded = recorder && sessionPresent ? await recorder.read(c) : [];
+    const all = [...new Set([...recorded, ...filters.map((f) => f.topic)])];
+    await c.unsubscribeAsync(all);
+    log.info({ clientId: options.clientId, sessionPresent, filters: all }, 'draining session: its filters unsubscribed, its queue delivered');
+  };
+  const presenceOptions = typeof options.presence === 'object' ? options.presence : {};
+  const status = options.presence && !draining
+    ? makePresence({ clientId: options.clientId, ...presenceOptions, details: { ...presenceOptions.details, ...(options.group ? { group: options.group } : {}) } })
     : undefined;
   const subscriptions = options.subscribe.map((s) => ({ topic: stripShare(s.topic), decode: s.decode as Decoder<DecodedValue> }));
 
@@ -152,7 +164,8 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       c.on('close', () => {
         connectedAt = undefined;
         // A final error before the first connect (CA, client certificate, credentials): open() rejects.
-        if (closing || (connects === 0 && policy.last?.final)) return;
+        // A drained session's connection is not made again: a worker back with that id took it over.
+        if (closing || draining || (connects === 0 && policy.last?.final)) return;
         scheduleReconnect();
       });
       intake = true;
@@ -185,7 +198,13 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       intake = false;
       clearTimeout(reconnectTimer);
       if (client?.connected && status) await status.offline(client).catch(() => undefined);
+      const ended = draining && client?.connected === true;
+      if (ended && client) await clearWorkerRecords(client, presenceOptions.topic ?? statusTopic(options.clientId), subscriptionRecordTopic(options.clientId)).catch(() => undefined);
       await client?.endAsync();
+      if (ended) {
+        await endSession(options.url, options.clientId, { protocolVersion: options.protocolVersion ?? 5, ...(await security.connectOptions()) });
+        log.info({ clientId: options.clientId }, 'drained session ended');
+      }
     },
   };
 }
