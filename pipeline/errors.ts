@@ -18,7 +18,18 @@ export class ConnectError extends Error {
   }
 }
 
-/** A URL with its credentials hidden (`scheme://***@host/...`), safe for messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+/**
+ * `text` with every secret the project handles hidden, safe for messages and logs: user info in
+ * URLs (`scheme://***@host`), `Token`/`Bearer`/`Basic` credentials, and `password`, `token`,
+ * `passphrase`, `secret` or `key` values in query strings and `key=value` / `"key": "value"` text.
+ * The one redaction function: every message that may echo configuration goes through it.
+ * @example redact('mqtt://ingest:s3cret@broker:1883') // 'mqtt://***@broker:1883'
+ */
+export function redact(text: string): string {
+  return text
+    // user info up to the last `@` of a token, with or without a scheme (`user:pw@host`, `a:/u:p/w@h`)
+    .replace(/(^|[\s(<"'=,])([a-z][a-z0-9+.-]*:\/*)?[^\s"'<>]*@/gi, '$1$2***@')
+    .replace(/\b(Token|Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 ***')
+    .replace(/\b((?:[a-z_]*_)?(?:password|passwd|token|passphrase|secret|api[-_]?key)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&"',;}]+)/gi,
+      (_m, key: string, value: string) => `${key}${value.startsWith('"') || value.startsWith("'") ? `${value[0]}***${value[0]}` : '***'}`);
 }

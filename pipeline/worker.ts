@@ -1,5 +1,5 @@
 import type { PipelineDefinition } from './builder.js';
-import { redactUrl } from './errors.js';
+import { redact } from './errors.js';
 import type { WorkerEnv } from './config/env.js';
 import { Runtime } from './runtime/runtime.js';
 import type { DeadLetterSink, Logger } from './types.js';
@@ -51,5 +51,5 @@ export async function startWorker(def: PipelineDefinition, options: WorkerOption
 
 /** The endpoints of `env`, safe to print. */
 export function describeEnv(env: WorkerEnv): Record<string, string> {
-  return { mqtt: redactUrl(env.mqtt.url), clientId: env.mqtt.clientId, influx: redactUrl(env.influx.url), redis: redactUrl(env.redis.url) };
+  return { mqtt: redact(env.mqtt.url), clientId: env.mqtt.clientId, influx: redact(env.influx.url), redis: redact(env.redis.url) };
 }

@@ -8,7 +8,7 @@ import type { PipelineDefinition } from '../builder.js';
 import { workerEnv, type WorkerEnv } from '../config/env.js';
 import { ConfigError } from '../errors.js';
 import { testPipeline, type Outputs } from '../testing.js';
-import { redactUrl } from '../errors.js';
+import { redact } from '../errors.js';
 import { importModule } from './preloaded.js';
 
 const HELP = `Usage: tributary check <pipeline.ts> [--sample topic=payload]... [--samples FILE]
@@ -114,9 +114,9 @@ type Check = () => Promise<[boolean, string, string]>;
 
 function serviceChecks(env: WorkerEnv): Check[] {
   const timeoutMs = 5000;
-  const mqttUrl = redactUrl(env.mqtt.url);
-  const influxUrl = redactUrl(env.influx.url);
-  const redisUrl = redactUrl(env.redis.url);
+  const mqttUrl = redact(env.mqtt.url);
+  const influxUrl = redact(env.influx.url);
+  const redisUrl = redact(env.redis.url);
   return [
     async () => {
       try {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ENV_DEFAULTS } from '../config/env.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, redact } from '../errors.js';
 import { simulateFleet, type FleetFormat, type FleetOptions, type FleetResult } from '../../examples/fleet-simulator.js';
 
 const FORMATS: readonly FleetFormat[] = ['json', 'msgpack', 'protobuf'];
@@ -79,7 +79,7 @@ export function parseSimulateArgs(args: readonly string[], env: NodeJS.ProcessEn
   // QoS 0 has no acknowledgements to pace the publisher: without a rate it would never yield.
   if (qos === 0 && ratePerS === 0) throw new ConfigError('--rate', 'a rate above 0 with --qos 0', values.rate);
   const url = values.url ?? env.TRIBUTARY_MQTT_URL ?? ENV_DEFAULTS.TRIBUTARY_MQTT_URL;
-  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(url)) throw new ConfigError('--url', 'a broker URL like mqtt://127.0.0.1:1884', url.replace(/\/\/[^@/]*@/, '//'));
+  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(url)) throw new ConfigError('--url', 'a broker URL like mqtt://127.0.0.1:1884', redact(url));
   const root = values.root ?? env.FLEET_TOPIC_ROOT ?? 'fleet';
   if (!/^[^/+#]+$/.test(root)) throw new ConfigError('--root', 'one topic level without / + #', root);
   return {
@@ -128,7 +128,7 @@ export async function simulateCommand(args: string[], out: NodeJS.WriteStream = 
   };
   const timer = setInterval(() => out.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`), tty ? 500 : 5000);
   timer.unref();
-  out.write(`simulate: ${fleet.devices} devices over ${fleet.sites} sites → ${fleet.url.replace(/\/\/[^@/]*@/, '//')} (qos ${fleet.qos}, `
+  out.write(`simulate: ${fleet.devices} devices over ${fleet.sites} sites → ${redact(fleet.url)} (qos ${fleet.qos}, `
     + `${fleet.ratePerS ? `${fleet.ratePerS}/s` : 'max rate'}, topics ${fleet.root}/site-*/dev-*/telemetry)\n`);
 
   let result: FleetResult;

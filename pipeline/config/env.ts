@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError } from '../errors.js';
+import { ConfigError, redact } from '../errors.js';
 import type { MqttSecurityInput } from '../ingest/mqtt-security.js';
 import { mqttSecurityEnv } from './security-env.js';
 
@@ -56,7 +56,7 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   };
   const url = (name: keyof typeof ENV_DEFAULTS, schemes: RegExp, example: string): string => {
     const v = get(name);
-    if (!schemes.test(v)) throw new ConfigError(name, `a URL like ${example}`, v.replace(/^([a-z][a-z0-9+.-]*:\/*)?[\s\S]*@/i, '$1***@'));
+    if (!schemes.test(v)) throw new ConfigError(name, `a URL like ${example}`, redact(v));
     return v;
   };
   const group = get('TRIBUTARY_GROUP');

@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { ConfigError } from '../errors.js';
+import { ConfigError, redact } from '../errors.js';
 import { commandTokenProvider, type MqttSecurityInput } from '../ingest/mqtt-security.js';
 
 /**
@@ -65,7 +65,7 @@ export function mqttSecurityEnv(env: NodeJS.ProcessEnv = process.env): MqttSecur
     : insecure === 'true' ? 'TRIBUTARY_MQTT_TLS_INSECURE' : servername ? 'TRIBUTARY_MQTT_TLS_SERVERNAME' : undefined;
   const url = env.TRIBUTARY_MQTT_URL || 'mqtt://127.0.0.1:1884';
   if (tlsVar && !/^(mqtts|wss|tls|ssl):\/\//.test(url)) {
-    throw new ConfigError(tlsVar, 'TLS settings with an mqtts:// or wss:// TRIBUTARY_MQTT_URL', url.replace(/\/\/[^@/]*@/, '//'));
+    throw new ConfigError(tlsVar, 'TLS settings with an mqtts:// or wss:// TRIBUTARY_MQTT_URL', redact(url));
   }
 
   const command = get('TRIBUTARY_MQTT_TOKEN_COMMAND');

@@ -1,4 +1,4 @@
-import { ConnectError } from '../errors.js';
+import { ConnectError, redact } from '../errors.js';
 import type { Logger } from '../types.js';
 
 /** What {@link classifyConnectError} decided about one connection error. */
@@ -76,7 +76,7 @@ const TRANSIENT: Record<string, string> = {
 
 /** Hides user info in URLs and cuts long messages. */
 function clean(message: string): string {
-  return message.replace(/\/\/[^@/\s]*@/g, '//').replace(/\s+/g, ' ').trim().slice(0, 200);
+  return redact(message).replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
 /**
@@ -124,7 +124,7 @@ export function classifyConnectError(error: unknown): ConnectErrorClass {
  */
 export function finalConnectError(error: unknown, url: string): ConnectError | undefined {
   const k = classifyConnectError(error);
-  return k.final ? new ConnectError(`MQTT broker ${url.replace(/\/\/[^@/]*@/, '//')}: ${k.reason}`, { cause: error }) : undefined;
+  return k.final ? new ConnectError(`MQTT broker ${redact(url)}: ${k.reason}`, { cause: error }) : undefined;
 }
 
 /** Options of {@link reconnectPolicy}. */
@@ -164,7 +164,7 @@ export interface ReconnectPolicy {
  * c.on('close', () => { timer = setTimeout(() => c.reconnect(), policy.closed()); });
  */
 export function reconnectPolicy(o: ReconnectPolicyOptions): ReconnectPolicy {
-  const broker = o.url.replace(/\/\/[^@/]*@/, '//');
+  const broker = redact(o.url);
   const random = o.random ?? Math.random;
   let up = false;
   let failures = 0;

@@ -1,5 +1,5 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { ConfigError, ConnectError } from '../errors.js';
+import { ConfigError, ConnectError, redact } from '../errors.js';
 import type { DecodedValue, Decoder, Logger, MessageHandler } from '../types.js';
 import { finalConnectError, reconnectPolicy } from './connect-errors.js';
 import { DeferredAcks } from './deferred-ack.js';
@@ -210,7 +210,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
 }
 
 function waitForFirstConnect(c: MqttClient, url: string, timeoutMs: number): Promise<void> {
-  const where = url.replace(/\/\/[^@/]*@/, '//'); // never echo credentials
+  const where = redact(url); // never echo credentials
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new ConnectError(`no connection to the MQTT broker at ${where} within ${timeoutMs} ms`)), timeoutMs);
     const onConnect = () => { cleanup(); resolve(); };
@@ -227,7 +227,7 @@ function waitForFirstConnect(c: MqttClient, url: string, timeoutMs: number): Pro
 }
 
 function validate<B>(o: MqttSourceOptions<B>): void {
-  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(o.url)) throw new ConfigError('mqtt url', 'mqtt://host:port or mqtts://host:port', o.url.replace(/\/\/[^@/]*@/, '//'));
+  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(o.url)) throw new ConfigError('mqtt url', 'mqtt://host:port or mqtts://host:port', redact(o.url));
   if (!o.clientId) throw new ConfigError('mqtt clientId', 'a stable, non-empty client id per worker');
   if (o.subscribe.length === 0) throw new ConfigError('mqtt subscribe', 'at least one subscription');
   for (const s of o.subscribe) {

@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { redact } from '../errors.js';
 
 /** What `/readyz` reports: ready or not, and one line per check (`ok` or why not). */
 export interface Readiness {
@@ -10,7 +11,6 @@ export interface Readiness {
 /** One readiness check: resolves when healthy, throws (or rejects) with the reason when not. */
 export type ReadyCheck = () => void | Promise<void>;
 
-const redact = (url: string) => url.replace(/\/\/[^@/]*@/, '//');
 const reasonOf = (error: unknown): string => {
   const e = error as Error & { cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;

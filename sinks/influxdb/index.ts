@@ -1,5 +1,5 @@
 import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
-import { ConfigError, ConnectError, redactUrl } from '../../pipeline/errors.js';
+import { ConfigError, ConnectError, redact } from '../../pipeline/errors.js';
 import type { Batch, BatchPolicy, Logger, Reading, Sink, WriteResult } from '../../pipeline/types.js';
 import { classifyWriteError, type FixHints } from './classify.js';
 import { toLineProtocol } from './line-protocol.js';
@@ -81,14 +81,14 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
       try {
         const res = (await transport.request(`/query?${new URLSearchParams({ q }).toString()}`, '', { method: 'POST' })) as V1QueryResponse;
         const names = res.results?.[0]?.series?.[0]?.values?.map((v) => v[0]) ?? [];
-        if (!options.createDatabase && !names.includes(target)) throw new ConnectError(`InfluxDB at ${redactUrl(options.url)}: ${hints.notFound}`);
+        if (!options.createDatabase && !names.includes(target)) throw new ConnectError(`InfluxDB at ${redact(options.url)}: ${hints.notFound}`);
       } catch (error) {
         if (error instanceof ConnectError) throw error;
         if (error instanceof HttpError && (error.statusCode === 401 || error.statusCode === 403)) {
-          throw new ConnectError(`InfluxDB at ${redactUrl(options.url)} refused the credentials (${error.statusCode}): ${hints.unauthorized}`);
+          throw new ConnectError(`InfluxDB at ${redact(options.url)} refused the credentials (${error.statusCode}): ${hints.unauthorized}`);
         }
         // Unreachable at start: writes will retry and hold acknowledgements until it answers.
-        options.log?.warn({ url: redactUrl(options.url), error: (error as Error).message }, 'InfluxDB not reachable at start; writes will retry');
+        options.log?.warn({ url: redact(options.url), error: (error as Error).message }, 'InfluxDB not reachable at start; writes will retry');
       }
     },
     write: ({ encoded }: Batch<Reading>) => send(encoded),
@@ -103,7 +103,7 @@ interface V1QueryResponse {
 }
 
 function validate(o: InfluxdbOptions, api: 'v1' | 'v2'): string {
-  if (!/^https?:\/\/[^/]+/.test(o.url)) throw new ConfigError('influxdb url', 'http(s)://host:port', redactUrl(o.url));
+  if (!/^https?:\/\/[^/]+/.test(o.url)) throw new ConfigError('influxdb url', 'http(s)://host:port', redact(o.url));
   if (api === 'v1') {
     if (!o.database) throw new ConfigError('influxdb database', 'a database name for the v1 API');
     return o.database;

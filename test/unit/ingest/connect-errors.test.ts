@@ -62,7 +62,7 @@ describe('classifyConnectError', () => {
   it('finalConnectError names the broker without credentials, and only for final errors', () => {
     const e = finalConnectError(err('x', 134), 'mqtts://svc:hunter2@broker:8883');
     expect(e).toBeInstanceOf(ConnectError);
-    expect(e?.message).toBe('MQTT broker mqtts://broker:8883: the broker refused the connection: bad username or password (CONNACK 134)');
+    expect(e?.message).toBe('MQTT broker mqtts://***@broker:8883: the broker refused the connection: bad username or password (CONNACK 134)');
     expect(finalConnectError(err('x', 'ECONNREFUSED'), 'mqtt://b:1')).toBeUndefined();
   });
 });
@@ -89,7 +89,7 @@ describe('reconnectPolicy', () => {
     }
     expect(delays).toEqual([100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
     expect(warns()).toHaveLength(1);
-    expect(warns()[0]!.fields).toMatchObject({ broker: 'mqtts://broker:8883', reason: expect.stringMatching(/connection refused/), final: false, attempt: 1 });
+    expect(warns()[0]!.fields).toMatchObject({ broker: 'mqtts://***@broker:8883', reason: expect.stringMatching(/connection refused/), final: false, attempt: 1 });
     expect(log.lines.filter((l) => l.level === 'debug')).toHaveLength(8);
   });
 

@@ -46,7 +46,7 @@ describe('mqttSecurityEnv', () => {
     [{ TRIBUTARY_MQTT_KEY_PASSPHRASE: 'pp' }, /^TRIBUTARY_MQTT_KEY_PASSPHRASE: expected set only with TRIBUTARY_MQTT_KEY_FILE$/],
     [{ TRIBUTARY_MQTT_TLS_INSECURE: 'yes' }, /^TRIBUTARY_MQTT_TLS_INSECURE: expected true or false, got "yes"$/],
     [{ TRIBUTARY_MQTT_CA_FILE: ca }, /^TRIBUTARY_MQTT_CA_FILE: expected TLS settings with an mqtts:\/\/ or wss:\/\/ TRIBUTARY_MQTT_URL, got "mqtt:\/\/127\.0\.0\.1:1884"$/],
-    [{ TRIBUTARY_MQTT_URL: 'mqtt://user:hunter2@b:1883', TRIBUTARY_MQTT_TLS_INSECURE: 'true' }, /^TRIBUTARY_MQTT_TLS_INSECURE: .*got "mqtt:\/\/b:1883"$/],
+    [{ TRIBUTARY_MQTT_URL: 'mqtt://user:hunter2@b:1883', TRIBUTARY_MQTT_TLS_INSECURE: 'true' }, /^TRIBUTARY_MQTT_TLS_INSECURE: .*got "mqtt:\/\/\*\*\*@b:1883"$/],
     [{ TRIBUTARY_MQTT_TOKEN_COMMAND: 'echo t', TRIBUTARY_MQTT_PASSWORD: 'p' }, /^TRIBUTARY_MQTT_TOKEN_COMMAND: expected either TRIBUTARY_MQTT_TOKEN_COMMAND or TRIBUTARY_MQTT_PASSWORD, not both$/],
     [{ TRIBUTARY_MQTT_TOKEN_REFRESH_S: '-1' }, /^TRIBUTARY_MQTT_TOKEN_REFRESH_S: expected seconds 0\.\.86400/],
   ])('%j fails naming the variable', (env, message) => {

@@ -18,7 +18,7 @@ describe('workerEnv', () => {
     const env = workerEnv({});
     expect(env.mqtt).toEqual({
       url: ENV_DEFAULTS.TRIBUTARY_MQTT_URL, clientId: 'ingest-0', group: 'ingest', username: undefined, password: undefined,
-      inflightWindow: 10_000, protocolVersion: 5, security: expect.objectContaining({ rejectUnauthorized: true, caFile: undefined, passwordProvider: undefined }),
+      inflightWindow: 10_000, keepaliveS: 30, protocolVersion: 5, drainSession: false, security: expect.objectContaining({ rejectUnauthorized: true, caFile: undefined, passwordProvider: undefined }),
     });
     expect(env.influx).toMatchObject({ url: 'http://127.0.0.1:8086', api: 'v1', database: 'telemetry', createDatabase: true });
     expect(env.influx.token).toBeUndefined();
@@ -28,11 +28,12 @@ describe('workerEnv', () => {
   it('reads every variable that is set', () => {
     const env = workerEnv({
       TRIBUTARY_MQTT_URL: 'mqtts://broker:8883', TRIBUTARY_GROUP: 'g1', TRIBUTARY_WORKER_INDEX: '3', TRIBUTARY_MQTT_PROTOCOL: '4',
-      TRIBUTARY_MQTT_INFLIGHT: '500', TRIBUTARY_MQTT_USERNAME: 'u', TRIBUTARY_MQTT_PASSWORD: 'p', TRIBUTARY_INFLUX_API: 'v2',
+      TRIBUTARY_MQTT_INFLIGHT: '500', TRIBUTARY_MQTT_KEEPALIVE: '10', TRIBUTARY_MQTT_USERNAME: 'u', TRIBUTARY_MQTT_PASSWORD: 'p', TRIBUTARY_INFLUX_API: 'v2',
       TRIBUTARY_INFLUX_URL: 'https://influx:8086', TRIBUTARY_INFLUX_BUCKET: 'b', TRIBUTARY_INFLUX_ORG: 'o', TRIBUTARY_INFLUX_TOKEN: 't',
-      TRIBUTARY_INFLUX_CREATE_DATABASE: 'false', TRIBUTARY_REDIS_URL: 'rediss://r:6380', TRIBUTARY_CLIENT_ID: '',
+      TRIBUTARY_INFLUX_CREATE_DATABASE: 'false', TRIBUTARY_REDIS_URL: 'rediss://r:6380', TRIBUTARY_CLIENT_ID: '', TRIBUTARY_DRAIN_SESSION: 'true', TRIBUTARY_ORPHAN_GRACE_S: '60', TRIBUTARY_ADOPT_ORPHANS: 'false',
     });
-    expect(env.mqtt).toEqual({ url: 'mqtts://broker:8883', clientId: 'g1-3', group: 'g1', username: 'u', password: 'p', inflightWindow: 500, protocolVersion: 4, security: expect.any(Object) });
+    expect(env.mqtt).toEqual({ url: 'mqtts://broker:8883', clientId: 'g1-3', group: 'g1', username: 'u', password: 'p', inflightWindow: 500, keepaliveS: 10, protocolVersion: 4, drainSession: true, security: expect.any(Object) });
+    expect(env.orphans).toEqual({ graceMs: 60_000, adopt: false });
     expect(env.influx).toMatchObject({ url: 'https://influx:8086', api: 'v2', database: undefined, bucket: 'b', org: 'o', token: 't', createDatabase: false });
     expect(env.redis.url).toBe('rediss://r:6380');
   });
