@@ -20,6 +20,8 @@
 #   TRIBUTARY_REDIS_PORT      redis port (default 6379)
 #   TRIBUTARY_INFLUX_PORT     InfluxDB HTTP port (default 8086)
 #   TRIBUTARY_INFLUX_RPC_PORT InfluxDB backup/restore RPC port (default 8088)
+#   TRIBUTARY_VM_PORT         VictoriaMetrics HTTP port (default 8428; started
+#                             only by trib_start_vm / `services.sh up-vm`)
 #   TRIBUTARY_SERVICES_TIMEOUT seconds to wait for a service to answer (default 60)
 
 trib_init() {
@@ -28,6 +30,7 @@ trib_init() {
   TRIB_REDIS_PORT=${TRIBUTARY_REDIS_PORT:-6379}
   TRIB_INFLUX_PORT=${TRIBUTARY_INFLUX_PORT:-8086}
   TRIB_INFLUX_RPC_PORT=${TRIBUTARY_INFLUX_RPC_PORT:-8088}
+  TRIB_VM_PORT=${TRIBUTARY_VM_PORT:-8428}
   TRIB_TIMEOUT=${TRIBUTARY_SERVICES_TIMEOUT:-60}
   TRIB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   TRIB_DEPLOY_MOSQ_CONF=$TRIB_ROOT/deploy/mosquitto.conf
@@ -56,11 +59,16 @@ trib_bin() {
 # policy-rc.d that denies every start (exit 101) is put in place for the
 # duration of the install unless one already exists.
 trib_install_missing() {
-  local need=() pair bin pkg
-  for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
-    mosquitto_sub:mosquitto-clients redis-server:redis-server \
-    redis-cli:redis-tools influxd:influxdb influx:influxdb-client \
-    curl:curl flock:util-linux setsid:util-linux; do
+  local need=() pair bin pkg pairs=("$@")
+  # Arguments (binary:package) replace the default set, e.g. victoria-metrics
+  # for `services.sh up-vm`: only the tests that use a service install it.
+  if [[ ${#pairs[@]} -eq 0 ]]; then
+    pairs=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients
+      mosquitto_sub:mosquitto-clients redis-server:redis-server
+      redis-cli:redis-tools influxd:influxdb influx:influxdb-client
+      curl:curl flock:util-linux setsid:util-linux)
+  fi
+  for pair in "${pairs[@]}"; do
     bin=${pair%%:*} pkg=${pair#*:}
     if ! trib_bin "$bin" >/dev/null; then
       [[ " ${need[*]-} " == *" $pkg "* ]] || need+=("$pkg")
@@ -130,6 +138,7 @@ trib_exe_of() {
     mosquitto) echo mosquitto ;;
     redis) echo redis-server ;;
     influxdb) echo influxd ;;
+    victoria-metrics*) echo victoria-metrics ;;
     *) return 1 ;;
   esac
 }
@@ -389,6 +398,53 @@ trib_resume_broker() { _trib_signal_ours mosquitto CONT; }
 # Ask our broker to write its persistence database now (SIGUSR1).
 trib_save_broker() { _trib_signal_ours mosquitto USR1; }
 
+# --------------------------------------------------------- VictoriaMetrics --
+# Not part of `up`: started by the tests that need it (services.sh up-vm), and
+# installed then (Debian's victoria-metrics; policy-rc.d keeps its own daemon
+# down). Each instance is named victoria-metrics[-suffix]: PID file, log and
+# data dir (-storageDataPath) <state>/<name>; loopback only.
+
+_TRIB_VM_NAME='' _TRIB_VM_PORT='' _TRIB_VM_FLAGS=()
+
+trib_vm_ok() {
+  local out
+  out=$(curl -s --max-time 5 "http://127.0.0.1:$_TRIB_VM_PORT/health" </dev/null 2>/dev/null) || return 1
+  [[ $out == OK ]]
+}
+
+_trib_spawn_vm() {
+  local bin
+  bin=$(trib_bin victoria-metrics) || { trib_log "victoria-metrics not installed"; return 1; }
+  mkdir -p "$TRIB_STATE/$_TRIB_VM_NAME"
+  # 100y retention: tests write points with fixed past timestamps, which a
+  # shorter retention would drop silently.
+  trib_spawn "$_TRIB_VM_NAME" "$bin" -httpListenAddr "127.0.0.1:$_TRIB_VM_PORT" \
+    -storageDataPath "$TRIB_STATE/$_TRIB_VM_NAME" -retentionPeriod 100y \
+    -memory.allowedBytes 256MiB -loggerLevel WARN "${_TRIB_VM_FLAGS[@]}"
+}
+
+# trib_start_vm [name [port [flag...]]]: install if missing, then start the
+# instance unless something answers /health on the port (idempotent). Extra
+# flags (e.g. -httpAuth.username=u) apply only when it is started here.
+trib_start_vm() {
+  _TRIB_VM_NAME=${1:-victoria-metrics} _TRIB_VM_PORT=${2:-$TRIB_VM_PORT}
+  _TRIB_VM_FLAGS=("${@:3}")
+  [[ $_TRIB_VM_NAME =~ ^victoria-metrics(-[A-Za-z0-9_.-]+)?$ ]] || { trib_log "VictoriaMetrics instance name must be victoria-metrics[-suffix]: $_TRIB_VM_NAME"; return 1; }
+  [[ $_TRIB_VM_PORT =~ ^[0-9]+$ ]] || { trib_log "bad VictoriaMetrics port: $_TRIB_VM_PORT"; return 1; }
+  trib_install_missing victoria-metrics:victoria-metrics curl:curl setsid:util-linux || return 1
+  trib_start_service "$_TRIB_VM_NAME" "$_TRIB_VM_NAME" "$_TRIB_VM_PORT" trib_vm_ok _trib_spawn_vm
+}
+
+# trib_stop_vm [name] [--purge]: stop our instance; --purge deletes its data.
+trib_stop_vm() {
+  local name=${1:-victoria-metrics} rc=0
+  [[ $name =~ ^victoria-metrics(-[A-Za-z0-9_.-]+)?$ ]] || { trib_log "not a VictoriaMetrics instance name: $name"; return 1; }
+  _trib_stop_ours "$name" || rc=$?
+  if [[ ${2:-} == --purge ]]; then rm -rf "${TRIB_STATE:?}/$name" "$TRIB_STATE/$name.log"; fi
+  [[ $rc -eq 2 ]] && return 0
+  return $rc
+}
+
 # One line per service; non-zero if any does not answer.
 trib_status() {
   local rc=0 entry name port check who pid state
@@ -408,6 +464,11 @@ trib_status() {
       printf '%-9s DOWN  127.0.0.1:%s (%s; log %s)\n' "$name" "$port" "$who" "$TRIB_STATE/$name.log"
       rc=1
     fi
+  done
+  for pid in "$TRIB_STATE"/victoria-metrics*.pid; do # started on demand: listed only while ours runs
+    [[ -e $pid ]] || continue
+    name=${pid##*/} && name=${name%.pid}
+    pid=$(trib_pid "$name") && printf '%-9s up    (ours, pid %s; log %s)\n' "$name" "$pid" "$TRIB_STATE/$name.log"
   done
   return $rc
 }
@@ -429,8 +490,12 @@ trib_down() {
   for name in mosquitto redis influxdb; do
     trib_stop "$name" || [[ $? -eq 2 ]] || return 1
   done
+  for name in "$TRIB_STATE"/victoria-metrics*.pid; do # instances of trib_start_vm
+    [[ -e $name ]] || continue
+    name=${name##*/} && trib_stop "${name%.pid}" || [[ $? -eq 2 ]] || return 1
+  done
   if [[ $purge -eq 1 ]]; then
-    rm -rf "${TRIB_STATE:?}/mosquitto" "${TRIB_STATE:?}/redis" "${TRIB_STATE:?}/influxdb"
+    rm -rf "${TRIB_STATE:?}/mosquitto" "${TRIB_STATE:?}/redis" "${TRIB_STATE:?}/influxdb" "${TRIB_STATE:?}"/victoria-metrics*/
     trib_log "purged data under $TRIB_STATE"
   fi
 }

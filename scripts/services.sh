@@ -18,7 +18,14 @@
 #                   data is kept, so a restart comes back with the same data
 #                   (broker: persistent sessions and queued messages; save-broker
 #                   = SIGUSR1, write the broker's persistence file now).
-#   pid <mosquitto|redis|influxdb>   print the PID of our instance (non-zero if none)
+#   up-vm [name [port [flag...]]]
+#                   VictoriaMetrics (not started by `up`; tests that need it call
+#                   this): installs Debian's victoria-metrics if missing, starts
+#                   instance <name> (default victoria-metrics, must start with it)
+#                   on 127.0.0.1:<port> (default ${TRIBUTARY_VM_PORT:-8428}), data in
+#                   the state dir's <name>/, extra flags passed on. Idempotent.
+#   stop-vm [name] [--purge]   stop our instance; --purge deletes its data
+#   pid <mosquitto|redis|influxdb|victoria-metrics[-…]>   print the PID of our instance (non-zero if none)
 #   install         only install missing packages
 #
 # State dir: ${TRIBUTARY_STATE_DIR:-/tmp/tributary-services} (generated configs,
@@ -73,11 +80,14 @@ case $cmd in
   resume-influx) trib_resume_influx ;;
   start-redis) lock; trib_start_redis ;;
   stop-redis) lock; trib_stop_redis ;;
+  up-vm) lock; trib_start_vm "$@" ;;
+  stop-vm) lock; trib_stop_vm "$@" ;;
   pid)
     case ${1:-} in
       mosquitto | broker) trib_pid mosquitto ;;
       redis) trib_pid redis ;;
       influxdb | influx) trib_pid influxdb ;;
+      victoria-metrics*) trib_pid "$1" ;;
       *) usage ;;
     esac
     ;;

@@ -2,6 +2,7 @@
 export { influxdb, isReading, type InfluxdbOptions } from './influxdb/index.js';
 export { v1WriteTransport, type V1Target } from './influxdb/v1-transport.js';
 export { toLineProtocol } from './influxdb/line-protocol.js';
+export type { FieldTypesOptions, InfluxFieldType } from './influxdb/field-types.js';
 export { redisDeadLetters, encodeDeadLetter, type RedisDeadLettersOptions, type StoredDeadLetter } from './dead-letter/index.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetterEntry } from './dead-letter/store.js';
 export {

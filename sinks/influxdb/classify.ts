@@ -9,7 +9,8 @@ export interface FixHints {
 
 /**
  * Classifies a failed write (the runtime retries and splits; this only decides):
- * 400 and 413 → rejected (the runtime bisects to isolate bad lines / fit the size limit);
+ * 400, 422 and 413 → rejected (the runtime bisects to isolate bad lines / fit the size limit; InfluxDB 2.x
+ * answers a field-type conflict or a point outside retention with 422, 1.x with 400);
  * 429, 5xx, network errors, timeouts → retry, honouring Retry-After;
  * 401/403/404 → retry with a message saying what to fix (nothing is dropped while it is fixed).
  */
@@ -17,7 +18,7 @@ export function classifyWriteError(error: unknown, hints: FixHints): WriteResult
   if (error instanceof HttpError) {
     const body = (error.body ?? error.message).slice(0, 500);
     const status = error.statusCode;
-    if (status === 400) return { status: 'rejected', failure: { code: 'write_rejected', reason: `InfluxDB rejected the write (400): ${body}` } };
+    if (status === 400 || status === 422) return { status: 'rejected', failure: { code: 'write_rejected', reason: `InfluxDB rejected the write (${status}): ${body}` } };
     if (status === 413) return { status: 'rejected', failure: { code: 'write_too_large', reason: `InfluxDB refused the request size (413): ${body}` } };
     if (status === 401 || status === 403) return { status: 'retry', failure: { code: 'write_unauthorized', reason: `InfluxDB refused the credentials (${status}): ${hints.unauthorized}` } };
     if (status === 404) return { status: 'retry', failure: { code: 'write_not_found', reason: `InfluxDB answered 404: ${hints.notFound}; ${body}` } };

@@ -2,7 +2,9 @@ import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client
 import { ConfigError, ConnectError, redact } from '../../pipeline/errors.js';
 import type { Batch, BatchPolicy, Logger, Reading, Sink, WriteResult } from '../../pipeline/types.js';
 import { classifyWriteError, type FixHints } from './classify.js';
+import { FieldTypeRegistry, type FieldTypesOptions } from './field-types.js';
 import { toLineProtocol } from './line-protocol.js';
+import { learnServerFieldTypes, typedWrite } from './typed-write.js';
 import { v1WriteTransport } from './v1-transport.js';
 
 /** Options of {@link influxdb}. */
@@ -20,6 +22,7 @@ export interface InfluxdbOptions {
   readonly bucket?: string;
   readonly database?: string;
   readonly retentionPolicy?: string;
+  /** v1: Basic auth. v2 without a token: Basic auth too (VictoriaMetrics `-httpAuth.*`, an authenticating proxy). */
   readonly username?: string;
   readonly password?: string;
   /** v1 only: `CREATE DATABASE` at start (idempotent). @defaultValue false */
@@ -30,6 +33,13 @@ export interface InfluxdbOptions {
   readonly gzip?: boolean;
   /** Per-request timeout. @defaultValue 10000 */
   readonly timeoutMs?: number;
+  /**
+   * Hold each field's type steady: `'learn'` (per process) or `{ mode: 'learn', redisUrl }` (shared
+   * by the workers). Types come from `SHOW FIELD KEYS` at start (v1) or the first value seen; a value
+   * of another type is coerced when lossless (`20i` → `20` for a float field), else dead-lettered as
+   * `field_type_conflict` while the rest of its batch is written. Off by default.
+   */
+  readonly fieldTypes?: 'learn' | FieldTypesOptions;
   readonly log?: Logger;
 }
 
@@ -56,10 +66,14 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
     : client.transport;
   const [org, bucket] = api === 'v1' ? ['', target] : [options.org ?? '', target];
   const writePath = `/api/v2/write?${new URLSearchParams({ org, bucket, precision: 'ns' }).toString()}`;
-  const sendOptions = { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, gzipThreshold: options.gzip ? 1000 : Infinity };
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+  if (api === 'v2' && options.token === undefined && options.username !== undefined) {
+    headers.authorization = `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`).toString('base64')}`;
+  }
+  const sendOptions = { method: 'POST', headers, gzipThreshold: options.gzip ? 1000 : Infinity };
   const hints: FixHints = api === 'v1'
     ? { unauthorized: 'check the InfluxDB username and password', notFound: `database "${target}" does not exist (CREATE DATABASE "${target}", or set createDatabase)` }
-    : { unauthorized: 'check the token and that it may write to the bucket', notFound: `bucket "${target}" or org "${org}" does not exist` };
+    : { unauthorized: headers.authorization ? 'check the username and password' : 'check the token and that it may write to the bucket', notFound: `bucket "${target}" or org "${org}" does not exist` };
   const send = async (encoded: readonly string[]): Promise<WriteResult> => {
     try {
       await transport.request(writePath, encoded.join('\n'), sendOptions);
@@ -68,14 +82,18 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
       return classifyWriteError(error, hints);
     }
   };
+  const fieldTypes = options.fieldTypes === undefined ? undefined
+    : new FieldTypeRegistry(options.fieldTypes === 'learn' ? { mode: 'learn' } : options.fieldTypes, api === 'v1' ? `${target}/${options.retentionPolicy ?? ''}` : target);
+  const write = fieldTypes ? typedWrite(fieldTypes, send) : ({ encoded }: Batch<Reading>) => send(encoded);
 
   return {
     name: 'influxdb',
     batch,
     accepts: isReading,
     encode: toLineProtocol,
-    needsItems: false,
+    needsItems: fieldTypes !== undefined,
     async open() {
+      await fieldTypes?.open();
       if (api !== 'v1') return;
       const q = options.createDatabase ? `CREATE DATABASE "${target.replace(/"/g, '\\"')}"` : 'SHOW DATABASES';
       try {
@@ -90,11 +108,14 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
         // Unreachable at start: writes will retry and hold acknowledgements until it answers.
         options.log?.warn({ url: redact(options.url), error: (error as Error).message }, 'InfluxDB not reachable at start; writes will retry');
       }
+      if (fieldTypes) await learnServerFieldTypes(transport, target, fieldTypes, options.log);
     },
-    write: ({ encoded }: Batch<Reading>) => send(encoded),
+    write,
     /** Writes lines already encoded (a spool's replay): the same request and classification as `write`. */
     writeEncoded: send,
-    async close() {},
+    async close() {
+      fieldTypes?.close();
+    },
   };
 }
 

@@ -26,6 +26,12 @@ describe('classifyWriteError', () => {
     expect(failure.reason).toContain('field type conflict');
   });
 
+  it('422 (InfluxDB 2.x: field-type conflict, outside retention) → rejected like 400, not retried', () => {
+    const failure = rejected(classify(http(422, '{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict"}')));
+    expect(failure.code).toBe('write_rejected');
+    expect(failure.reason).toMatch(/^InfluxDB rejected the write \(422\): .*field type conflict/);
+  });
+
   it('413 → rejected as too large', () => {
     expect(rejected(classify(http(413, 'too big'))).code).toBe('write_too_large');
   });
