@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Failure, Logger, Sink, WriteResult } from '../types.js';
+import { deliverBatch, type Delivery } from './deliver.js';
 import type { Origin } from './origin.js';
-import { retryDelayMs, type RetryPolicy } from './retry.js';
+import type { RetryPolicy } from './retry.js';
 import { RuntimeStats } from './stats.js';
 
 /** One item on its way to a sink, with the origin it settles. */
@@ -35,7 +35,7 @@ const noEntries = <T>(): Entries<T> => ({ items: [], encoded: [], origins: [] })
 /**
  * Batches the items of one sink by count, bytes and time, writes up to `maxConcurrency` batches
  * at once, retries with backoff, and splits rejected batches to isolate the bad items.
- * This is the only place in Tributary that retries a write.
+ * Writes go through `deliverBatch` (deliver.ts), the one retry and bisection loop, which the spool's replay uses too.
  */
 export class SinkRunner<T> {
   private open: Entries<T> = noEntries();
@@ -145,42 +145,28 @@ export class SinkRunner<T> {
     }
   }
 
-  private async deliver(entries: Entries<T>): Promise<void> {
-    const startedAt = Date.now();
-    const size = entries.origins.length;
-    for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
-      const t0 = performance.now();
-      const result = await this.write(entries);
-      switch (result.status) {
-        case 'delivered':
-          this.stats.recordWrite(this.sink.name, performance.now() - t0, size);
-          this.hooks.delivered(entries);
-          return;
-        case 'partial':
-          return this.settlePartial(entries, result);
-        case 'rejected':
-          if (size === 1) return this.hooks.rejected(entryAt(entries, 0), result.failure);
-          // Bisect: the good halves get written, the bad items end up alone and dead-lettered.
-          await this.deliver(slice(entries, 0, size >> 1));
-          await this.deliver(slice(entries, size >> 1, size));
-          return;
-        case 'retry': {
-          if (Date.now() - startedAt >= this.retry.giveUpAfterMs) {
-            const failure = { code: 'retry_exhausted', reason: `gave up after ${attempt} attempts: ${result.failure.reason}` };
-            for (let i = 0; i < size; i++) this.hooks.rejected(entryAt(entries, i), failure);
-            return;
-          }
-          const delayMs = retryDelayMs(this.retry, attempt, result.retryAfterMs);
-          RuntimeStats.bump(this.stats.retries, this.sink.name);
-          this.log.warn({ sink: this.sink.name, code: result.failure.code, error: result.failure.reason, attempt, delayMs, items: size }, 'write failed, retrying');
-          await sleep(delayMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
-        }
-      }
-    }
+  private deliver(entries: Entries<T>): Promise<boolean> {
+    return deliverBatch(entries, this.delivery, this.retry, this.abort.signal);
   }
 
-  private settlePartial(entries: Entries<T>, result: Extract<WriteResult, { status: 'partial' }>): void {
-    const bad = new Map(result.rejected.map((r) => [r.index, r.failure]));
+  private readonly delivery: Delivery<Entries<T>> = {
+    size: (e) => e.origins.length,
+    slice,
+    write: (e) => this.write(e),
+    delivered: (e, writeMs) => {
+      this.stats.recordWrite(this.sink.name, writeMs, e.origins.length);
+      this.hooks.delivered(e);
+    },
+    partial: (e, rejected) => this.settlePartial(e, rejected),
+    rejected: (e, index, failure) => this.hooks.rejected(entryAt(e, index), failure),
+    retrying: (failure, attempt, delayMs, items) => {
+      RuntimeStats.bump(this.stats.retries, this.sink.name);
+      this.log.warn({ sink: this.sink.name, code: failure.code, error: failure.reason, attempt, delayMs, items }, 'write failed, retrying');
+    },
+  };
+
+  private settlePartial(entries: Entries<T>, rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }>): void {
+    const bad = new Map(rejected.map((r) => [r.index, r.failure]));
     const good = noEntries<T>();
     for (let i = 0; i < entries.origins.length; i++) {
       const failure = bad.get(i);

@@ -6,6 +6,7 @@
  */
 import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { deliverBatch, type Delivery } from '../../pipeline/runtime/deliver.js';
 import { retryDelayMs } from '../../pipeline/runtime/retry.js';
 import type { Failure, Logger, WriteResult } from '../../pipeline/types.js';
 import { segmentPath, writeCheckpoint, type Checkpoint, type Segment } from './disk.js';
@@ -145,44 +146,36 @@ export class Replayer {
   }
 
   /**
-   * Writes `lines` until the inner sink took them: backs off on `retry`, splits on `rejected` until
-   * the refused lines are alone and hands those to `reject`.
+   * Writes `lines` until the inner sink took them, through the runtime's one delivery loop: backs
+   * off on `retry`, splits on `rejected` until the refused lines are alone and hands those to
+   * `reject`; a failure to keep a refused line writes the batch again later.
    */
   private async deliver(lines: readonly string[]): Promise<Outcome | undefined> {
-    for (let attempt = 1; !this.stopped; attempt++) {
-      let result: WriteResult;
-      try {
-        result = await this.o.write(lines);
-        switch (result.status) {
-          case 'delivered':
-            if (this.failing) this.o.log.info({ sink: this.o.name, dir: this.o.dir }, 'spool replay: the sink accepts writes again');
-            this.failing = false;
-            return { replayed: lines.length, rejected: 0 };
-          case 'partial':
-            for (const { index, failure } of result.rejected) await this.o.reject(lines[index]!, failure);
-            return { replayed: lines.length - result.rejected.length, rejected: result.rejected.length };
-          case 'rejected': {
-            if (lines.length === 1) {
-              await this.o.reject(lines[0]!, result.failure);
-              return { replayed: 0, rejected: 1 };
-            }
-            const a = await this.deliver(lines.slice(0, lines.length >> 1));
-            const b = a ? await this.deliver(lines.slice(lines.length >> 1)) : undefined;
-            return a && b ? { replayed: a.replayed + b.replayed, rejected: a.rejected + b.rejected } : undefined;
-          }
-          case 'retry':
-            if (!this.failing) this.o.log.warn({ sink: this.o.name, code: result.failure.code, error: result.failure.reason }, 'spool replay: sink unavailable, retrying with backoff');
-            this.failing = true;
-        }
-      } catch (error) {
-        // The sink threw, or keeping a refused line failed: write the batch again later.
-        this.o.log.error({ sink: this.o.name, error: (error as Error).message }, 'spool replay write failed, retrying');
-        result = { status: 'retry', failure: { code: 'replay_error', reason: String(error) } };
-      }
-      const retryAfterMs = result.status === 'retry' ? result.retryAfterMs : undefined;
-      await sleep(retryDelayMs({ ...this.o.retry, giveUpAfterMs: Infinity }, attempt, retryAfterMs), undefined, { signal: this.abort.signal })
-        .catch(() => undefined);
-    }
-    return undefined;
+    const outcome = { replayed: 0, rejected: 0 };
+    const delivery: Delivery<readonly string[]> = {
+      size: (b) => b.length,
+      slice: (b, from, to) => b.slice(from, to),
+      write: (b) => this.o.write(b),
+      delivered: (b) => {
+        if (this.failing) this.o.log.info({ sink: this.o.name, dir: this.o.dir }, 'spool replay: the sink accepts writes again');
+        this.failing = false;
+        outcome.replayed += b.length;
+      },
+      partial: async (b, rejected) => {
+        for (const { index, failure } of rejected) await this.o.reject(b[index]!, failure);
+        outcome.replayed += b.length - rejected.length;
+        outcome.rejected += rejected.length;
+      },
+      rejected: async (b, index, failure) => {
+        await this.o.reject(b[index]!, failure);
+        outcome.rejected++;
+      },
+      retrying: (failure) => {
+        if (!this.failing) this.o.log.warn({ sink: this.o.name, code: failure.code, error: failure.reason }, 'spool replay: sink unavailable, retrying with backoff');
+        this.failing = true;
+      },
+    };
+    const settled = await deliverBatch(lines, delivery, { ...this.o.retry, giveUpAfterMs: Infinity }, this.abort.signal);
+    return settled ? outcome : undefined;
   }
 }

@@ -63,16 +63,14 @@ describe('local durable spool (real broker and InfluxDB, proxy-simulated outage)
     cleanups.push(async () => clearInterval(sampler));
 
     const publishing = simulateFleet({ url: MQTT_URL, root: setup.root, messages: N, devices: 200, ratePerS: 10_000 });
-    await sleep(700);
+    // More than the window acknowledged while InfluxDB accepts nothing, and more still after that.
+    expect(await waitFor(() => runtime.stats.settled > WINDOW, 30_000, 10)).toBe(true);
     const settledEarly = runtime.stats.settled;
-    await sleep(700);
-    const settledLater = runtime.stats.settled;
+    expect(await waitFor(() => runtime.stats.settled > settledEarly, 30_000, 10)).toBe(true);
     expect((await publishing).published).toBe(N);
     // Every message is acknowledged while InfluxDB accepts nothing: the broker holds none of them.
     expect(await waitFor(() => runtime.stats.settled === N, 20_000, 20)).toBe(true);
     clearInterval(sampler);
-    expect(settledEarly).toBeGreaterThan(WINDOW);
-    expect(settledLater).toBeGreaterThan(settledEarly);
     expect(maxUnsettled).toBeLessThanOrEqual(WINDOW * 1.5);
     expect(proxy.forwardedOk('/write')).toBe(0);
     expect(proxy.requests.filter((r) => r.outcome === 'fail').length).toBeGreaterThan(0);
