@@ -10,11 +10,15 @@ const USAGE = `tributary — MQTT → InfluxDB ingestion with acknowledgements a
 Usage: tributary <command> [options]
 
 Commands:
-  run <pipeline.ts> [--workers N] [--progress]   run a pipeline (N workers in the share group)
+  run <pipeline.ts> [--workers N] [--progress] [--watch]
+                                                 run a pipeline (N workers in the share group;
+                                                 --watch: restart on a change that type-checks)
   check <pipeline.ts> [--sample topic=payload]... [--samples FILE]
                                                  type-check, validate options, reach services, dry-run samples
-  dead-letters list [--count N]                  show dead letters (reason, topic, payload)
-  dead-letters replay [--count N]                republish dead letters to their topics
+  dead-letters list [--count N] [--pipeline P] [--topic F] [--code C] [--since T] [--oldest-first]
+                                                 show dead letters, newest first (reason, topic, payload)
+  dead-letters replay [--count N] [filters as for list]
+                                                 republish dead letters to their topics, oldest first
   alerts [--queue Q] [--concurrency N] [--webhook URL] [--mqtt-topic T]
                                                  consume the alert queue with handlers
   sessions list|drain|forget ...                 workers' MQTT sessions in the share group; drain an orphaned one

@@ -7,7 +7,7 @@ export type {
   AlertCondition, AlertEvent, AlertRule, Batch, BatchPolicy, DeadLetter, DeadLetterSink, DecodedValue, DecodeResult, Decoder, Failure, FieldValue, Logger,
   MessageHandler, MessageMeta, Reading, Rejection, Sink, Source, SourceMessage, StageContext, StageOutput, Transform, WriteResult,
 } from './types.js';
-export { definePipeline, PipelineBuilder, type PipelineDefinition, type PipelineOptions } from './builder.js';
+export { definePipeline, PipelineBranches, PipelineBuilder, StageChain, type PipelineDefinition, type PipelineOptions } from './builder.js';
 export { map, filter, flatMap, mapAsync, reject } from './stage.js';
 export { mqttSource, type MqttSource, type MqttSourceOptions, type Subscription } from './ingest/mqtt-source.js';
 export {

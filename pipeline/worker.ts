@@ -1,6 +1,7 @@
 import type { PipelineDefinition } from './builder.js';
 import { redact } from './errors.js';
 import type { WorkerEnv } from './config/env.js';
+import { watchParent } from './parent-watch.js';
 import { Runtime } from './runtime/runtime.js';
 import type { DeadLetterSink, Logger } from './types.js';
 
@@ -13,7 +14,7 @@ export interface WorkerOptions {
   readonly drainTimeoutMs?: number;
   /** Runs after the drain, before the process exits (stop metrics servers, ...). */
   readonly beforeExit?: () => Promise<void>;
-  /** Install SIGTERM/SIGINT handlers that drain and exit. @defaultValue true */
+  /** Install SIGTERM/SIGINT handlers that drain and exit, and drain too when the launcher is gone (see `watchParent`). @defaultValue true */
   readonly handleSignals?: boolean;
 }
 
@@ -24,7 +25,7 @@ export interface WorkerOptions {
 export async function startWorker(def: PipelineDefinition, options: WorkerOptions): Promise<Runtime> {
   const runtime = new Runtime({
     source: def.source, stages: def.stages, sinks: def.sinks,
-    deadLetters: def.deadLetters ?? options.fallbackDeadLetters(), log: options.log,
+    deadLetters: forPipeline(def.deadLetters ?? options.fallbackDeadLetters(), def.name), log: options.log,
   });
   await runtime.start();
   options.log.info({ pipeline: def.name, source: def.source.name, window: def.source.window }, 'pipeline running');
@@ -44,10 +45,16 @@ export async function startWorker(def: PipelineDefinition, options: WorkerOption
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    watchParent(stop); // `npx tributary run`: npm and sh exit on SIGTERM without passing it on
   }
   return runtime;
 }
 
+/** The sink, told the pipeline's name when it records one on each letter (`redisDeadLetters` does). */
+function forPipeline(sink: DeadLetterSink, pipeline: string): DeadLetterSink {
+  const aware = sink as DeadLetterSink & { forPipeline?: (name: string) => DeadLetterSink };
+  return typeof aware.forPipeline === 'function' ? aware.forPipeline(pipeline) : sink;
+}
 
 /** The endpoints of `env`, safe to print. */
 export function describeEnv(env: WorkerEnv): Record<string, string> {

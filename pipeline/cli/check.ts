@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { testPipeline, type Outputs } from '../testing.js';
 import { redact } from '../errors.js';
 import { importModule } from './preloaded.js';
+import { timeHints } from './time-hints.js';
 
 const HELP = `Usage: tributary check <pipeline.ts> [--sample topic=payload]... [--samples FILE]
                        [--no-typecheck] [--no-services]
@@ -163,8 +164,9 @@ async function runSamples(definition: PipelineDefinition, samples: ReadonlyArray
     for (const [i, { topic, payload }] of samples.entries()) {
       print(`\nsample ${i + 1}  ${topic}  ${payload}`);
       try {
+        const receivedAtMs = harness.now();
         const out = await harness.push(topic, payload);
-        if (out.settled) printOutputs(out, print);
+        if (out.settled) printOutputs(out, print, receivedAtMs);
         else { held++; print('  held     by a stage (a window): written when it closes'); }
       } catch (error) {
         print(`  error    ${(error as Error).message}`);
@@ -179,8 +181,14 @@ async function runSamples(definition: PipelineDefinition, samples: ReadonlyArray
   }
 }
 
-function printOutputs(out: Outputs, print: Print): void {
-  for (const r of out.readings) print(`  reading  ${stringify(r)}`);
+function printOutputs(out: Outputs, print: Print, receivedAtMs?: number): void {
+  for (const r of out.readings) {
+    print(`  reading  ${stringify(r)}`);
+    for (const { key, value } of receivedAtMs === undefined ? [] : timeHints(r, receivedAtMs)) {
+      print(`  warn     "${key}" looks like a time (${stringify(value)}) but the point has the receive time: toReadings reads the time from`
+        + ` "ts", "time" or "timestamp" (exact case) unless given time: [...], e.g. toReadings({ ..., time: [${JSON.stringify(key)}] })`);
+    }
+  }
   for (const l of out.lines) print(`  line     ${l}`);
   for (const a of out.alerts) print(`  alert    ${a.ruleId} ${a.state} ${JSON.stringify(a.value)}`);
   for (const d of out.deadLetters) print(`  dead letter  ${d.code} [${d.stage}]: ${d.reason}`);
@@ -199,8 +207,16 @@ function parseSample(arg: string): { topic: string; payload: string } {
   return { topic: arg.slice(0, eq), payload: arg.slice(eq + 1) };
 }
 
+/** JSON, with bigints as the integers they are (as the line protocol writes them) and bytes by their length. */
 function stringify(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `<${x.length} bytes>` : x));
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Uint8Array) return JSON.stringify(`<${v.length} bytes>`);
+  if (Array.isArray(v)) return `[${v.map((x: unknown) => (x === undefined ? 'null' : stringify(x))).join(',')}]`;
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function') {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined && typeof x !== 'function');
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stringify(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
 }
 
 function reason(error: unknown): string {

@@ -12,24 +12,31 @@ import type { Runtime } from '../runtime/runtime.js';
 import { redisDeadLetters } from '../../sinks/dead-letter/index.js';
 import { importModule } from './preloaded.js';
 import { drainUntilQuiet, retiredMembers, startOrphanAdopter } from './orphans.js';
+import { watchParent } from '../parent-watch.js';
+import { runWatching } from './watch.js';
 
-const HELP = `Usage: tributary run <pipeline.ts> [--workers N] [--progress] [--drain-timeout-ms MS]
+const HELP = `Usage: tributary run <pipeline.ts> [--workers N] [--progress] [--drain-timeout-ms MS] [--watch]
 
 Runs the pipeline file's default export. With --workers N, forks N worker processes, each its own
 MQTT connection with client id <group>-<i> in the share group, and restarts a worker that dies.
-SIGTERM/SIGINT drain gracefully: stop intake, flush, acknowledge, disconnect.`;
+SIGTERM/SIGINT drain gracefully: stop intake, flush, acknowledge, disconnect. Started through npm
+(npx, npm exec, npm run), which exits on SIGTERM without passing it on, a worker drains once npm is
+gone; ./bin/tributary.mjs run … (node_modules/.bin/tributary in a project) has the worker's PID.
+With --watch, a change to the file or its imports that type-checks drains the running worker(s)
+and starts new ones; one that does not type-check prints the errors and changes nothing.`;
 
 /** `tributary run`. */
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { workers: { type: 'string', default: '1' }, progress: { type: 'boolean', default: false }, 'drain-timeout-ms': { type: 'string', default: '10000' }, help: { type: 'boolean', default: false } },
+    options: { workers: { type: 'string', default: '1' }, progress: { type: 'boolean', default: false }, 'drain-timeout-ms': { type: 'string', default: '10000' }, help: { type: 'boolean', default: false }, watch: { type: 'boolean', default: false } },
   });
   if (values.help) { console.log(HELP); return 0; }
   const file = positionals[0];
   if (!file) throw new ConfigError('run <pipeline.ts>', 'a pipeline file');
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new ConfigError('--workers', 'an integer 1..256', values.workers);
+  if (values.watch) return runWatching(file, args);
   if (workers > 1) return supervise(file, workers, args);
 
   const env = workerEnv();
@@ -82,5 +89,6 @@ function supervise(file: string, workers: number, args: string[]): Promise<numbe
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    watchParent(() => stop('SIGTERM'));
   });
 }

@@ -42,10 +42,31 @@ describe('tributary check', () => {
     expect(out).toMatch(/^ok {4}influxdb  http:\/\/127\.0\.0\.1:8086 \(version 1\.[^)]+\)$/m);
     expect(out).toContain(`ok    redis     ${REDIS_URL} (PONG)`);
     expect(out).toContain('  line     telemetry,device=dev-1,site=site-1 temperature=19.96,battery=49i 1795315235165000000');
-    expect(out).toContain('  reading  {"measurement":"telemetry","tags":{"site":"site-1","device":"dev-1"},"fields":{"temperature":19.96,"battery":"49n"},"timeNs":"1795315235165000000n"}');
+    // integers as numbers, as the line protocol writes them (not "49n" strings)
+    expect(out).toContain('  reading  {"measurement":"telemetry","tags":{"site":"site-1","device":"dev-1"},"fields":{"temperature":19.96,"battery":49},"timeNs":1795315235165000000}');
     expect(out).toMatch(/dead letter {2}decode_error \[decode:json\]: invalid JSON/);
     expect(out).toContain('  error    testPipeline: topic elsewhere/x matches no subscription');
     expect(code).toBe(0);
+  });
+
+  it('warns when a payload had a key that looks like a time but the point got the receive time', async () => {
+    const { code, out } = await check([
+      'examples/fleet.ts', '--no-services', '--no-typecheck',
+      // Tasmota's Time: not one of toReadings' default keys, nor the fleet's time: ['ts']
+      '--sample', 'fleet/site-1/dev-1/telemetry={"Time":"2024-05-01T12:00:00","temperature":21.5}',
+      '--sample', 'fleet/site-1/dev-1/telemetry={"temperature":21.5,"meta":{"created_at":1714564800},"seen":"2024-05-01T12:00:00Z","UpTime":3600}',
+      '--sample', 'fleet/site-1/dev-1/telemetry={"ts":1714564800000,"temperature":21.5,"Time":"2024-05-01T12:00:00"}',
+      '--sample', 'fleet/site-1/dev-1/telemetry={"temperature":21.5,"big":9007199254740993}',
+    ]);
+    expect(code).toBe(0);
+    const [, tasmota, nested, fromPayload, big] = out.split(/\nsample \d+ {2}/);
+    expect(tasmota).toContain('  warn     "Time" looks like a time ("2024-05-01T12:00:00") but the point has the receive time: toReadings reads the time from "ts", "time" or "timestamp" (exact case) unless given time: [...], e.g. toReadings({ ..., time: ["Time"] })');
+    expect(nested).toContain('  warn     "meta_created_at" looks like a time (1714564800)');
+    expect(nested).toContain('  warn     "seen" looks like a time ("2024-05-01T12:00:00Z")');
+    expect(nested).not.toContain('"UpTime" looks like'); // 3600 s is no time after 2000
+    expect(fromPayload).not.toContain('warn'); // the time came from ts: Time is just a field
+    expect(big).toContain('"big":9007199254740993}');
+    expect(big).toContain('big=9007199254740993');
   });
 
   it('reports each unreachable service with the reason, and fails', async () => {

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 export const MQTT_URL = process.env.TRIBUTARY_MQTT_URL ?? 'mqtt://127.0.0.1:1884';
 export const INFLUX_URL = process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086';
 export const REDIS_URL = process.env.TRIBUTARY_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const POSTGRES_URL = process.env.TRIBUTARY_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /**
  * A name unique to this run, for databases, groups, client ids and topics:

@@ -52,3 +52,21 @@ fromSource.pipe(toReadings({ measurement: 'm' })).pipe(stringToString);
 fromSource.to(influx);
 // @ts-expect-error a Sink<number> after a stage producing Readings
 fromSource.pipe(toReadings({ measurement: 'm' })).to(numberSink);
+
+// Branches: each branch's chain type-checks like the main chain; the join is the union of the branches.
+export const branched = fromSource
+  .branch('tele/+/SENSOR', (b) => b.pipe(toReadings({ measurement: 'tasmota' })).pipe(parseTopic('tele/{device}/SENSOR')))
+  .branch('sensor/#', (b) => b.pipe(toReadings({ measurement: 'sensor' })).pipe(readingToReading))
+  .join()
+  .pipe(readingToReading)
+  .to(influx);
+// @ts-expect-error a Reading stage first in a branch, which starts with the decoded body
+fromSource.branch('a/#', (b) => b.pipe(readingToReading));
+// @ts-expect-error a string stage after toReadings inside a branch
+fromSource.branch('a/#', (b) => b.pipe(toReadings({ measurement: 'm' })).pipe(stringToString));
+// @ts-expect-error a branch left as decoded bodies joins as DecodedValue | Reading: no Reading stage after it
+fromSource.branch('a/#', (b) => b.pipe(toReadings({ measurement: 'm' }))).branch('b/#', (b) => b).join().pipe(readingToReading);
+// @ts-expect-error a Sink<number> after branches producing Readings
+fromSource.branch('a/#', (b) => b.pipe(toReadings({ measurement: 'm' }))).join().to(numberSink);
+// @ts-expect-error no sinks on the branches themselves: join first
+fromSource.branch('a/#', (b) => b.pipe(toReadings({ measurement: 'm' }))).to(influx);
