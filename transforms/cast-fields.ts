@@ -74,8 +74,8 @@ export function castFields(types: Readonly<Record<string, FieldType>>, options: 
   };
 }
 
-/** The value as `type`, or `undefined` when it does not convert. */
-function convert(value: FieldValue, type: FieldType, round: (n: number) => number): FieldValue | undefined {
+/** The value as `type`, or `undefined` when it does not convert (also used by `toReadings`' `select`). */
+export function convert(value: FieldValue, type: FieldType, round: (n: number) => number): FieldValue | undefined {
   switch (type) {
     case 'string':
       return typeof value === 'string' ? value : String(value);

@@ -1,5 +1,5 @@
 /** The stage library: each factory returns a typed {@link Transform}. */
-export { toReadings, type ToReadingsOptions } from './to-readings.js';
+export { toReadings, type ToReadingsOptions, type Selection, type FieldSelection, type Path } from './to-readings.js';
 export { parseTopic, type ParseTopicOptions } from './parse-topic.js';
 export { toTimeNs, guessUnit, type TimeUnit } from './time.js';
 // Field and tag shaping, unit and type conversion, filtering, enrichment, windows (issue 4).
