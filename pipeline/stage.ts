@@ -5,6 +5,7 @@
  * emits later (a window) takes `ctx.retain()` and hands the retentions to `emit` in `open`.
  * @packageDocumentation
  */
+import { ConfigError } from './errors.js';
 import type { Failure, Rejection, StageContext, StageOutput, Transform } from './types.js';
 
 /**
@@ -66,7 +67,7 @@ export function mapAsync<In, Out>(
   concurrency: number,
   fn: (body: In, ctx: StageContext) => Promise<Out | undefined | Rejection>,
 ): Transform<In, Out> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`mapAsync ${name}: concurrency must be an integer ≥ 1, got ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`mapAsync ${name} concurrency`, 'an integer ≥ 1', concurrency);
   let active = 0;
   const waiting: Array<() => void> = [];
   return {

@@ -3,6 +3,7 @@
  * evaluates the rules, keeps their state in Redis and enqueues one job per transition.
  * @packageDocumentation
  */
+import { ConfigError } from '../pipeline/errors.js';
 import type { AlertCondition, FieldValue, Reading } from '../pipeline/types.js';
 
 export type { AlertCondition, AlertEvent, AlertRule } from '../pipeline/types.js';
@@ -49,8 +50,8 @@ export function below(field: string, t: Hysteresis): AlertCondition {
  * predicate('status', (status) => status === 'alarm')
  */
 export function predicate(field: string, test: (value: FieldValue, reading: Reading) => boolean | undefined): AlertCondition {
-  if (!field) throw new Error('predicate: field must be non-empty');
-  if (typeof test !== 'function') throw new Error('predicate: test must be a function');
+  if (!field) throw new ConfigError('predicate field', 'a non-empty field name', field);
+  if (typeof test !== 'function') throw new ConfigError('predicate test', 'a function');
   return { kind: 'predicate', field, test };
 }
 
@@ -74,12 +75,12 @@ export function rateOfChange(field: string, t: RateOptions): AlertCondition {
  * absent({ afterMs: 30_000 })
  */
 export function absent(options: { readonly afterMs: number; readonly field?: string }): AlertCondition {
-  if (!Number.isFinite(options.afterMs) || options.afterMs <= 0) throw new Error('absent: afterMs must be a positive number');
+  if (!Number.isFinite(options.afterMs) || options.afterMs <= 0) throw new ConfigError('absent afterMs', 'a positive number of ms', options.afterMs);
   return options.field === undefined ? { kind: 'absent', afterMs: options.afterMs } : { kind: 'absent', afterMs: options.afterMs, field: options.field };
 }
 
 function check(field: string, fire: number, clear: number, ordered: boolean, message: string): void {
-  if (!field) throw new Error('alert condition: field must be non-empty');
-  if (!Number.isFinite(fire) || !Number.isFinite(clear)) throw new Error(`alert condition on ${field}: fire and clear must be finite numbers`);
-  if (!ordered) throw new Error(`${message} (field ${field}: fire ${fire}, clear ${clear})`);
+  if (!field) throw new ConfigError('alert condition field', 'a non-empty field name', field);
+  if (!Number.isFinite(fire) || !Number.isFinite(clear)) throw new ConfigError(`alert condition on ${field} fire and clear`, 'finite numbers', { fire, clear });
+  if (!ordered) throw new ConfigError(`alert condition on ${field}`, message, { fire, clear });
 }

@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors.js';
 /** Where {@link influxLineWriter} writes: the shape of `workerEnv().influx`. */
 export interface InfluxWriteTarget {
   readonly url: string;
@@ -26,13 +27,13 @@ export function influxLineWriter(target: InfluxWriteTarget): (lines: string[]) =
   const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
   let url: URL;
   if (api === 'v1') {
-    if (!target.database) throw new Error('influxLineWriter: api v1 needs a database');
+    if (!target.database) throw new ConfigError('influxLineWriter database', 'a database name with api v1');
     url = new URL('write', base);
     url.searchParams.set('db', target.database);
     if (target.retentionPolicy) url.searchParams.set('rp', target.retentionPolicy);
     if (target.username) headers.authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
   } else {
-    if (!target.bucket || !target.org) throw new Error('influxLineWriter: api v2 needs an org and a bucket');
+    if (!target.bucket || !target.org) throw new ConfigError('influxLineWriter org and bucket', 'both with api v2');
     url = new URL('api/v2/write', base);
     url.searchParams.set('org', target.org);
     url.searchParams.set('bucket', target.bucket);

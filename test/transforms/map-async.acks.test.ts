@@ -44,6 +44,6 @@ describe('mapAsync acknowledgements', () => {
   });
 
   it('refuses a concurrency below 1 (it would never run a call)', () => {
-    expect(() => mapAsync('x', 0, async (n: number) => n)).toThrow(/concurrency must be an integer ≥ 1/);
+    expect(() => mapAsync('x', 0, async (n: number) => n)).toThrow(/mapAsync x concurrency: expected an integer ≥ 1, got 0/);
   });
 });
