@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Program } from 'typescript';
+import { watchParent } from '../parent-watch.js';
 import { typecheckPipeline } from './typecheck.js';
 
 /** Options of {@link runWatching}. */
@@ -137,5 +138,6 @@ export function runWatching(file: string, args: readonly string[], options: Watc
     };
     process.once('SIGTERM', () => void stop());
     process.once('SIGINT', () => void stop());
+    watchParent(() => void stop()); // started through npx: the launcher's SIGTERM does not reach us
   });
 }
