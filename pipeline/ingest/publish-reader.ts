@@ -33,7 +33,7 @@ const DEFER = Symbol('defer to mqtt.js');
  *
  * Like `DeferredAcks`, this touches mqtt.js internals (`streamBuilder` and the stream's `pipe`);
  * the client must be made with `manualConnect: true` and connected after this is installed.
- * `test/integration/publish-reader.test.ts` runs it against the real broker on MQTT 3.1.1 and 5.
+ * `test/integration/mqtt-source.read.test.ts` runs it against the real broker on MQTT 3.1.1 and 5.
  */
 export class PublishReader {
   private paused = false;
