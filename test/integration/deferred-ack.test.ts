@@ -42,7 +42,7 @@ describe.each([4, 5] as const)('deferred PUBACK on MQTT %s against the real brok
     expect(await waitFor(() => first.received.length === 3, 5000, 20)).toBe(true);
     first.received[0]!.settle(); // only 'a' is acknowledged
     expect(await waitFor(() => first.acks.sent === 1, 2000, 20)).toBe(true);
-    await new Promise((r) => setTimeout(r, 200)); // let the PUBACK leave the socket
+    expect(await waitFor(() => first.client.stream.writableLength === 0, 2000, 5)).toBe(true); // the PUBACK left the socket
     first.client.stream.destroy(); // connection lost with b and c unacknowledged
     await new Promise((r) => setTimeout(r, 200));
 
@@ -100,7 +100,8 @@ describe.each([4, 5] as const)('deferred PUBACK on MQTT %s against the real brok
     const s = await session(clientId, topic, protocolVersion);
     s.acks.pause();
     await publish(topic, ['p1', 'p2', 'p3']);
-    await new Promise((r) => setTimeout(r, 300));
+    expect(await waitFor(() => s.received.length >= 1, 5000, 10)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300)); // an absence: nothing more may arrive while paused
     expect(s.received.length).toBe(1); // the packet being handled when the pause began
     s.acks.resume();
     expect(await waitFor(() => s.received.length === 3, 2000, 20)).toBe(true);

@@ -72,7 +72,7 @@ describe('Runtime acknowledgements', () => {
     const sink = fakeSink('sink', isNumber);
     const { source } = await start({ stages: [split, lookup], sinks: [sink] });
     const ids = [source.send('{"items":[1,2]}'), source.send('{"items":[3]}'), source.send('{"items":[]}')];
-    await sleep(20);
+    await waitFor(() => source.settled(ids[2]!) === 1);
     expect(ids.map((id) => source.settled(id))).toEqual([0, 0, 1]);
     gate.resolve();
     await waitFor(() => ids.every((id) => source.settled(id) > 0));
