@@ -33,3 +33,26 @@ export function redact(text: string): string {
     .replace(/\b((?:[a-z_]*_)?(?:password|passwd|token|passphrase|secret|api[-_]?key)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&"',;}]+)/gi,
       (_m, key: string, value: string) => `${key}${value.startsWith('"') || value.startsWith("'") ? `${value[0]}***${value[0]}` : '***'}`);
 }
+
+/**
+ * The failure codes Tributary itself produces, by where they arise: dead letters carry one of these
+ * or the code a stage of yours gives `reject`; a retried write also reports the network error's own
+ * code (`ECONNREFUSED`) or `http_<status>`. `test/pipeline/failure-codes.test.ts` checks that every
+ * code in the sources is listed here.
+ */
+export const FAILURE_CODES = [
+  // decoding and routing
+  'decode_error', 'unrouted', 'no_branch', 'not_a_message',
+  // stages
+  'transform_error', 'cast_error', 'mapping_error', 'missing_field', 'out_of_range', 'stale_reading', 'topic_mismatch',
+  'late_reading', 'too_many_series', 'lookup_failed', 'lookup_missing', 'too_large', 'alert_rule_error',
+  // sinks, for good: the item is dead-lettered
+  'encode_error', 'write_rejected', 'write_too_large', 'field_type_conflict', 'postgres_rejected', 'retry_exhausted', 'unreadable',
+  // sinks, retried: acknowledgements are held meanwhile
+  'write_unauthorized', 'write_not_found', 'write_error', 'sink_threw', 'delivery_error', 'dead_letter_refused', 'redis_error',
+  'redis_unavailable', 'state_unavailable', 'field_types_unavailable', 'postgres_unavailable', 'alert_enqueue_failed',
+  'spool_closed', 'spool_full', 'spool_write_failed',
+] as const;
+
+/** A failure code Tributary produces (see {@link FAILURE_CODES}). */
+export type FailureCode = (typeof FAILURE_CODES)[number];

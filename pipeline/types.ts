@@ -2,6 +2,7 @@
  * The contracts of Tributary. Every component depends on this file, never on another component.
  * @packageDocumentation
  */
+import type { FailureCode } from './errors.js';
 
 /** A field value as InfluxDB stores it; `bigint` is written as an integer field. */
 export type FieldValue = number | bigint | boolean | string;
@@ -55,8 +56,8 @@ export interface MessageMeta {
 
 /** An expected failure, carried as a value: a stable code plus a human sentence. */
 export interface Failure {
-  /** Stable, machine-countable code such as `decode_error` or `write_rejected`. */
-  readonly code: string;
+  /** Stable, machine-countable code: one of {@link FAILURE_CODES}, or your own stage's. */
+  readonly code: FailureCode | (string & {});
   /** What went wrong, for a person. */
   readonly reason: string;
 }
