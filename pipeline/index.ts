@@ -8,7 +8,7 @@ export type {
   MessageHandler, MessageMeta, Reading, Rejection, Sink, Source, SourceMessage, StageContext, StageOutput, Transform, WriteResult,
 } from './types.js';
 export { definePipeline, PipelineBranches, PipelineBuilder, StageChain, type PipelineDefinition, type PipelineOptions } from './builder.js';
-export { map, filter, flatMap, mapAsync, reject } from './stage.js';
+export { map, filter, flatMap, mapAsync, reject, isReading } from './stage.js';
 export { mqttSource, type MqttSource, type MqttSourceOptions, type Subscription } from './ingest/mqtt-source.js';
 export {
   json, msgpack, protobuf, sparkplug, raw, byContentType, mediaType,

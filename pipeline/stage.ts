@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from './errors.js';
-import type { Failure, Rejection, StageContext, StageOutput, Transform } from './types.js';
+import type { Failure, Reading, Rejection, StageContext, StageOutput, Transform } from './types.js';
 
 /**
  * Marks a message as bad from inside a stage: it goes to the dead-letter sink with this reason.
@@ -92,4 +92,11 @@ export function mapAsync<In, Out>(
 
 function isRejection(v: unknown): v is Rejection {
   return typeof v === 'object' && v !== null && 'rejected' in v && Object.keys(v).length === 1;
+}
+
+/** True when `item` has the shape of a {@link Reading}: what sinks of readings accept. */
+export function isReading(item: unknown): item is Reading {
+  const r = item as Partial<Reading> | null;
+  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint'
+    && typeof r.fields === 'object' && typeof r.tags === 'object';
 }

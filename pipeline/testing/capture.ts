@@ -1,6 +1,7 @@
 // The capturing side of tributary/testing: sinks that keep what they are given, and what came out.
 import type { AlertEvent, DeadLetter, DecodedValue, Decoder, Reading, Sink, Source } from '../types.js';
 import { topicMatcher } from '../ingest/topic-filter.js';
+import { isReading } from '../stage.js';
 
 /** One item a sink would have written, as that sink encodes it. */
 export interface CapturedWrite {
@@ -78,7 +79,3 @@ export function outputs(writes: readonly CapturedWrite[], deadLetters: readonly 
   return { readings: [...readings], lines, alerts, deadLetters: [...deadLetters], other: [...other], writes: [...writes] };
 }
 
-function isReading(item: unknown): item is Reading {
-  const r = item as Partial<Reading> | null;
-  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint' && typeof r.fields === 'object';
-}

@@ -9,6 +9,7 @@ import { toAlertJob } from './jobs.js';
 import type { AlertQueueOptions, AlertQueueSink, SweepResult } from './options.js';
 import { deadmanHolds, timeKey, type AlertTransition, type MachineRule } from './state-machine.js';
 import { alertKeys, redisAlertStore } from './store.js';
+import { isReading } from '../../pipeline/stage.js';
 
 export type { AlertQueueOptions, AlertQueueSink, SweepResult } from './options.js';
 
@@ -47,6 +48,9 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
   const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', {
     lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
     retryStrategy: (times) => Math.min(times * 200, 5_000),
+    // A command unanswered this long means a dead peer (half-open: no FIN, no RST): drop the socket
+    // and reconnect, instead of waiting out TCP's retransmission backoff (minutes).
+    socketTimeout: 10_000,
   });
   redis.on('error', noop); // connection errors surface as failed writes, which are retried
   const keys = alertKeys(options.keyPrefix ?? `tributary:alerts:{${queueName}}`);
@@ -195,12 +199,6 @@ function unavailable(reason: string): Failure {
 function failureOf(error: unknown): Failure {
   if (error instanceof EnqueueError) return { code: 'alert_enqueue_failed', reason: error.message };
   return unavailable(error instanceof Error ? error.message : String(error));
-}
-
-function isReading(item: unknown): item is Reading {
-  const r = item as Partial<Reading> | null;
-  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint'
-    && typeof r.fields === 'object' && typeof r.tags === 'object';
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -6,6 +6,8 @@ import { FieldTypeRegistry, type FieldTypesOptions } from './field-types.js';
 import { toLineProtocol } from './line-protocol.js';
 import { learnServerFieldTypes, typedWrite } from './typed-write.js';
 import { v1WriteTransport } from './v1-transport.js';
+import { isReading } from '../../pipeline/stage.js';
+export { isReading };
 
 /** Options of {@link influxdb}. */
 export interface InfluxdbOptions {
@@ -41,13 +43,6 @@ export interface InfluxdbOptions {
    */
   readonly fieldTypes?: 'learn' | FieldTypesOptions;
   readonly log?: Logger;
-}
-
-/** True when `item` has the shape of a {@link Reading}. */
-export function isReading(item: unknown): item is Reading {
-  const r = item as Partial<Reading> | null;
-  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint'
-    && typeof r.fields === 'object' && typeof r.tags === 'object';
 }
 
 /**

@@ -5,6 +5,7 @@ import { classifyPostgresError, rowFailure } from './classify.js';
 import { encodeReading, fieldColumnType, seriesKey, timestampUs, toRows, validIdentifier, type Row } from './rows.js';
 import { TableCatalog, type Column, type NeededColumn, type PgClient, type PgPool } from './schema.js';
 import { narrowUpsert, wideUpsert, type Statement } from './statements.js';
+import { isReading } from '../../pipeline/stage.js';
 
 export { seriesKey } from './rows.js';
 export type { PgClient, PgPool } from './schema.js';
@@ -215,12 +216,6 @@ function columnMisfit(r: Reading, columns: ReadonlyMap<string, Column>, table: s
     if (c.type !== type) return `field "${k}" is ${type}, but column "${k}" of "${table}" is ${c.type}`;
   }
   return undefined;
-}
-
-function isReading(item: unknown): item is Reading {
-  const r = item as Partial<Reading> | null;
-  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint'
-    && typeof r.fields === 'object' && typeof r.tags === 'object';
 }
 
 function validate(o: PostgresOptions, schema: string, layout: string, table: string): void {
