@@ -1,4 +1,4 @@
-import type { DeadLetter, Failure, Rejection, Retention, SourceMessage, StageContext, StageOutput } from '../types.js';
+import type { DeadLetter, DeadLetterSink, Failure, Rejection, Retention, SourceMessage, StageContext, StageOutput } from '../types.js';
 import { MessageContext, metaOf, safeJson, type RetentionOf } from './context.js';
 import { IntakeFlow } from './intake-flow.js';
 import { Origin } from './origin.js';
@@ -47,14 +47,11 @@ export class Runtime {
     // A batch never needs to be larger than what the broker lets us hold unacknowledged.
     const atWindow = () => this.stats.unsettled >= window;
     this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window), atWindow));
-    this.deadLetterRunner = new SinkRunner<DeadLetter>(opts.deadLetters, {
+    // The dead-letter sink is the last resort: its refusals are retried like an outage, never dropped.
+    this.deadLetterRunner = new SinkRunner<DeadLetter>(lastResort(opts.deadLetters), {
       delivered: (entries) => { for (const origin of entries.origins) origin.release(); },
-      // The dead-letter sink is the last resort: a refusal there is logged and retried, never dropped.
-      rejected: (entry, failure) => {
-        opts.log.error({ code: failure.code, error: failure.reason }, 'dead-letter sink refused an entry, retrying');
-        setTimeout(() => this.deadLetterRunner.add(entry.item, entry.encoded, entry.origin), retry.maxDelayMs).unref();
-      },
-    }, retry, this.stats, opts.log, opts.deadLetters.batch.maxItems, atWindow);
+      rejected: (_entry, failure) => { throw new Error(`bug: the dead-letter runner never gives up, yet rejected an entry (${failure.code})`); },
+    }, { ...retry, giveUpAfterMs: Infinity }, this.stats, opts.log, opts.deadLetters.batch.maxItems, atWindow);
   }
 
   /** Opens stages and sinks, then the source; resolves once messages flow. */
@@ -244,4 +241,20 @@ export class Runtime {
     this.deadLetterRunner.add(letter, this.opts.deadLetters.encode(letter), origin);
     releaseAfter?.release(); // the rejected sink entry is replaced by its dead letter
   }
+}
+
+/** A dead-letter sink whose refusals (`rejected`, `partial`) come back as `retry` of the batch. */
+function lastResort(sink: DeadLetterSink): DeadLetterSink {
+  return {
+    ...sink,
+    write: async (batch) => {
+      const result = await sink.write(batch);
+      if (result.status === 'partial' && result.rejected.length === 0) return { status: 'delivered' };
+      if (result.status === 'rejected' || result.status === 'partial') {
+        const failure = result.status === 'rejected' ? result.failure : result.rejected[0]!.failure;
+        return { status: 'retry', failure: { code: 'dead_letter_refused', reason: `${failure.code}: ${failure.reason}` } };
+      }
+      return result;
+    },
+  };
 }
