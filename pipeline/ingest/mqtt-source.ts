@@ -8,11 +8,11 @@ import { PublishReader } from './publish-reader.js';
 import { mqttSecurityOptions } from './mqtt-security.js';
 import { presence as makePresence, statusTopic } from './presence.js';
 import { clearWorkerRecords, endSession } from './worker-sessions.js';
-import { perKeyCache } from '../cache.js';
-import { stripShare, topicMatcher } from './topic-filter.js';
-import { staleFilters, subscriptionRecordTopic, SubscriptionRecorder, unroutedDecoder } from './subscription-record.js';
+import { stripShare } from './topic-filter.js';
+import { routeTable } from './routes.js';
+import { staleFilters, subscriptionRecordTopic, SubscriptionRecorder } from './subscription-record.js';
 
-import type { MqttSource, MqttSourceOptions } from './mqtt-source-options.js';
+import type { MqttSource, MqttSourceOptions, Subscription } from './mqtt-source-options.js';
 
 export type { MqttSource, MqttSourceOptions, Subscription } from './mqtt-source-options.js';
 
@@ -31,13 +31,7 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   });
   const log = options.log ?? silent;
   const window = options.inflightWindow ?? 10_000;
-  const routes = options.subscribe.map((s) => ({ match: topicMatcher(s.topic), decoder: s.decode as Decoder<DecodedValue> }));
-  const routeOf = perKeyCache((topic: string) => {
-    const route = routes.find((r) => r.match(topic));
-    if (route) return route.decoder;
-    log.warn({ topic }, 'message matched no subscription; dead-lettered as unrouted');
-    return unroutedDecoder;
-  });
+  const routeOf = routeTable(options.subscribe as ReadonlyArray<Subscription<DecodedValue>>, log);
   const filters = options.subscribe.map((s) => ({
     topic: options.group ? `$share/${options.group}/${stripShare(s.topic)}` : s.topic,
     qos: s.qos ?? 1,

@@ -1,14 +1,13 @@
 // The MQTT source of the model: the real PublishReader, DeferredAcks and MqttMessage over a fake
-// socket (the connection is the only thing faked). Routing is mqtt-source.ts's: the first
-// subscription whose filter matches, else the source's `unroutedDecoder`.
+// socket (the connection is the only thing faked). Routing is the source's own routeTable (routes.ts).
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
-import { perKeyCache } from '../../../../pipeline/cache.js';
 import { DeferredAcks } from '../../../../pipeline/ingest/deferred-ack.js';
 import { MqttMessage, type ReceivedPublish } from '../../../../pipeline/ingest/mqtt-message.js';
 import { PublishReader, type InboundPublish } from '../../../../pipeline/ingest/publish-reader.js';
 import { unroutedDecoder } from '../../../../pipeline/ingest/subscription-record.js';
-import { topicMatcher } from '../../../../pipeline/ingest/topic-filter.js';
+import { routeTable } from '../../../../pipeline/ingest/routes.js';
+import { silentLogger } from '../../../../pipeline/log.js';
 import type { DecodedValue, Decoder, MessageHandler, Source } from '../../../../pipeline/types.js';
 
 /** A socket the broker feeds and the acknowledgements are written to; reads pause like TCP's. */
@@ -107,9 +106,8 @@ export class ModelSource implements Source<unknown> {
       closed: (socket) => this.acks.disconnected(socket),
       publish: (p) => this.receive(p),
     });
-    const match = topicMatcher(subscription.topic);
-    const routed = wrap(subscription.decode), unrouted = wrap(unroutedDecoder);
-    this.decoderOf = perKeyCache((topic) => (match(topic) ? routed : unrouted));
+    // The source's own routing, with the model's traced decoders.
+    this.decoderOf = routeTable([{ topic: subscription.topic, decode: wrap(subscription.decode) }], silentLogger, wrap(unroutedDecoder));
   }
 
   /** A new connection on `socket`, as mqtt.js makes it: the stream is built, then piped to the parser. */
