@@ -89,7 +89,7 @@ export async function runScenario(
 }
 
 /** Alert jobs of a queue: total, overheating transitions, and jobs that repeat a transition already enqueued. */
-async function alertJobs(redisUrl: string, queue: string): Promise<{ total: number; fired: number; resolved: number; duplicates: number }> {
+export async function alertJobs(redisUrl: string, queue: string): Promise<{ total: number; fired: number; resolved: number; duplicates: number }> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const q = new Queue(queue, { connection: redis });
   try {
