@@ -46,6 +46,7 @@ export const FAILURE_CODES = [
   // stages
   'transform_error', 'cast_error', 'mapping_error', 'missing_field', 'out_of_range', 'stale_reading', 'topic_mismatch',
   'late_reading', 'too_many_series', 'lookup_failed', 'lookup_missing', 'too_large', 'alert_rule_error',
+  'sparkplug_seq_gap', 'sparkplug_unknown_alias',
   // sinks, for good: the item is dead-lettered
   'encode_error', 'write_rejected', 'write_too_large', 'field_type_conflict', 'postgres_rejected', 'retry_exhausted', 'unreadable',
   // sinks, retried: acknowledgements are held meanwhile

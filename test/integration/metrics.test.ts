@@ -254,7 +254,7 @@ describe('internal metrics into InfluxDB 1.6.7', () => {
         url: '/api/v2/write?org=tributary&bucket=telemetry&precision=ns', auth: 'Token s3cret',
         body: 'tributary_internal,pipeline=p,worker=w received=1i 1000000',
       }]);
-      expect(() => influxLineWriter({ url: 'http://x', api: 'v2' })).toThrow(/org and a bucket/);
+      expect(() => influxLineWriter({ url: 'http://x', api: 'v2' })).toThrow(/org and bucket/);
     } finally {
       fake.close();
     }
