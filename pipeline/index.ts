@@ -11,8 +11,8 @@ export { definePipeline, PipelineBranches, PipelineBuilder, StageChain, type Pip
 export { map, filter, flatMap, mapAsync, reject, isReading } from './stage.js';
 export { mqttSource, type MqttSource, type MqttSourceOptions, type Subscription } from './ingest/mqtt-source.js';
 export {
-  json, msgpack, protobuf, sparkplug, raw, byContentType, mediaType,
-  type JsonOptions, type MsgpackOptions, type ProtobufOptions, type SparkplugOptions, type SparkplugRow, type RawOptions,
+  json, msgpack, protobuf, sparkplug, sparkplugMessages, raw, byContentType, mediaType,
+  type JsonOptions, type MsgpackOptions, type ProtobufOptions, type SparkplugOptions, type SparkplugRow, type SparkplugInput, type RawOptions,
 } from './decode/index.js';
 export { workerEnv, ENV_DEFAULTS, type WorkerEnv } from './config/env.js';
 export { createLogger, silentLogger } from './log.js';

@@ -101,6 +101,24 @@ export interface Emitter<Out> {
    * these items settled (written or dead-lettered).
    */
   emit(items: readonly Out[], retained: readonly Retention[]): void;
+  /**
+   * Sends `items` on that derive from no source message (a closed window read back from shared
+   * state); `settled` is called once they all settled. Their dead letters name `topic`, with an
+   * empty payload. Provided by the runtime; absent in hand-made emitters.
+   */
+  emitDetached?(items: readonly Out[], topic: string, settled: () => void): void;
+  /**
+   * Runs `sink` for this stage the way the pipeline's sinks run (batching, retries with backoff,
+   * rejected items dead-lettered): a stage's durable step, such as its shared state. Provided by
+   * the runtime; absent in hand-made emitters.
+   */
+  durable?<T>(sink: Sink<T>): DurableStep<T>;
+}
+
+/** Items a stage hands to its durable step (see {@link Emitter.durable}). */
+export interface DurableStep<T> {
+  /** Queues `item`; the `retained` message settles once the item was written, or dead-lettered if the sink rejected it. */
+  add(item: T, retained: Retention): void;
 }
 
 /** A stage's way of saying "this message is bad": it goes to the dead-letter sink with the reason. */

@@ -1,62 +1,16 @@
 import { ConfigError } from '../pipeline/errors.js';
 import { reject } from '../pipeline/stage.js';
-import type { Emitter, FieldValue, Reading, Retention, StageOutput, Transform } from '../pipeline/types.js';
-import { AGGREGATE_FNS, FieldAccumulator, msOf, seriesKey, type AggregateFn } from './aggregates.js';
+import type { Emitter, FieldValue, Reading, Retention, StageOutput } from '../pipeline/types.js';
+import { AGGREGATE_FNS, FieldAccumulator, msOf, seriesKey } from './aggregates.js';
+import { aggregateWindowShared } from './aggregate-window-shared.js';
+import type { StageState } from './shared-state/types.js';
+import type { AggregateWindowOptions, AggregateWindowTransform } from './aggregate-window-options.js';
+import { systemClock, type TimerClock } from './aggregate-window-clock.js';
 
 export type { AggregateFn } from './aggregates.js';
 
-/** A clock with a timer: the pipeline clock in ms and a way to be called back on it. */
-export interface TimerClock {
-  now(): number;
-  /** Calls `fn` once, `ms` from now on this clock; returns a function that cancels it. */
-  setTimeout(fn: () => void, ms: number): () => void;
-}
-
-/** The wall clock, with timers that do not keep the process alive. */
-export const systemClock: TimerClock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return () => clearTimeout(t);
-  },
-};
-
-/** Options of {@link aggregateWindow}. */
-export interface AggregateWindowOptions {
-  /** Window length: tumbling windows aligned to the epoch (`[k·everyMs, (k+1)·everyMs)`), by event time. */
-  readonly everyMs: number;
-  /** Aggregates per input field; an output field is named `<field>_<fn>` (`temperature_mean`). */
-  readonly fields: Readonly<Record<string, readonly AggregateFn[]>>;
-  /** How long after its end a window waits for late readings, on the pipeline clock. @defaultValue 0 */
-  readonly allowedLatenessMs?: number;
-  /** Most windows open at once (a series normally has one; two while the previous one waits for lateness). @defaultValue 10000 */
-  readonly maxSeries?: number;
-  /**
-   * A reading that needs a new window while `maxSeries` are open: `flush-oldest` closes and writes
-   * the window opened first (its later readings are then late), `reject` dead-letters the reading
-   * (`too_many_series`). @defaultValue 'flush-oldest'
-   */
-  readonly onTooManySeries?: 'flush-oldest' | 'reject';
-  /** A late reading (its series' window was already written): `drop` and count it, or `reject` it (`late_reading`). @defaultValue 'drop' */
-  readonly onLate?: 'drop' | 'reject';
-  /** Measurement of the aggregates. @defaultValue the readings' own */
-  readonly measurement?: string | ((measurement: string) => string);
-  /** Clock for closing windows. @defaultValue the clock the runtime gives `open` (the fake one under `tributary/testing`), else the wall clock */
-  readonly clock?: TimerClock;
-}
-
-/** The stage {@link aggregateWindow} returns, with its counters. */
-export interface AggregateWindowTransform extends Transform<Reading, Reading> {
-  /** Readings dropped, by reason: `late`, `duplicate` (same series and time as one in the window), `no_fields`. */
-  readonly dropped: ReadonlyMap<string, number>;
-  /** Windows open now. */
-  readonly openWindows: number;
-  /** Windows closed early by `flush-oldest`. */
-  readonly flushedEarly: number;
-  /** Aggregates emitted. */
-  readonly emitted: number;
-}
+export { systemClock, type TimerClock } from './aggregate-window-clock.js';
+export type { AggregateWindowOptions, AggregateWindowTransform } from './aggregate-window-options.js';
 
 interface Win {
   readonly key: string;
@@ -79,6 +33,10 @@ interface Win {
  * `everyMs + allowedLatenessMs` after its first reading, whatever the timestamps say, so a window
  * always closes and never deadlocks intake. Late: a reading whose series already had this or a later
  * window written (counted in `dropped`); remembered for the last `maxSeries` series.
+ *
+ * With `state: redisStageState(...)` (shared state) what follows does not apply: points are
+ * acknowledged once durable in Redis and any worker of a share group takes any message; see
+ * `state` and docs/transforms.md. With `state: 'local'` (the default):
  *
  * Delivery: every reading added to a window is retained (`ctx.retain()`), and its message is
  * acknowledged only once the window's aggregate was written. A worker killed with windows open
@@ -105,6 +63,7 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
   const onLate = options.onLate ?? 'drop';
   validate(options, latenessMs, maxSeries);
   const plan = Object.entries(options.fields).map(([field, fns]) => ({ field, fns: [...new Set(fns)] }));
+  if (options.state !== undefined && options.state !== 'local') return aggregateWindowShared(options, options.state, plan);
   const rename = options.measurement;
   const windows = new Map<string, Win>();
   const closedThrough = new Map<string, number>();
@@ -235,6 +194,12 @@ function validate(o: AggregateWindowOptions, latenessMs: number, maxSeries: numb
   if (!Number.isInteger(maxSeries) || maxSeries < 1) throw new ConfigError('aggregateWindow maxSeries', 'an integer ≥ 1', maxSeries);
   if (o.onTooManySeries !== undefined && !['flush-oldest', 'reject'].includes(o.onTooManySeries)) throw new ConfigError('aggregateWindow onTooManySeries', "'flush-oldest' or 'reject'", o.onTooManySeries);
   if (o.onLate !== undefined && !['drop', 'reject'].includes(o.onLate)) throw new ConfigError('aggregateWindow onLate', "'drop' or 'reject'", o.onLate);
+  if (o.state !== undefined && o.state !== 'local' && typeof (o.state as Partial<StageState>).apply !== 'function') throw new ConfigError('aggregateWindow state', "'local' or a stage state (redisStageState, memoryStageState)", o.state);
+  if (o.id !== undefined && !/^[A-Za-z0-9_.:-]{1,100}$/.test(o.id)) throw new ConfigError('aggregateWindow id', 'letters, digits, _ . : - (1–100)', o.id);
+  for (const key of ['leaseMs', 'tickMs'] as const) {
+    const v = o[key];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 1)) throw new ConfigError(`aggregateWindow ${key}`, 'a number of ms ≥ 1', v);
+  }
   const entries = Object.entries(o.fields ?? {});
   if (entries.length === 0) throw new ConfigError('aggregateWindow fields', 'at least one field with its aggregates, e.g. { temperature: [\'mean\'] }');
   for (const [field, fns] of entries) {

@@ -47,38 +47,17 @@ const MAX_TEMPLATE_DEPTH = 8;
  *   A metric named like a row key (`ts`, `group`, `node`, `device`, `host`, `online`, `seq_gap`) becomes `_<name>`.
  *
  * State lives in the decoder instance: give every edge node's messages to the same worker
- * (no share group for Sparkplug topics, or one decoder per worker that sees all of them).
+ * (no share group for Sparkplug topics, or one decoder per worker that sees all of them). For a
+ * share group, decode with `sparkplugMessages()` and follow with the `trackSparkplugNodes` stage,
+ * which keeps the node state in shared stage state (Redis).
  * @example
  * mqttSource({ ..., subscribe: [{ topic: 'spBv1.0/#', decode: sparkplug() }] })
  */
 export function sparkplug(options: SparkplugOptions = {}): Decoder<DecodedValue> {
   const maxBytes = options.maxBytes ?? 1_048_576;
   const maxNodes = options.maxNodes ?? 10_000;
-  const Payload = findType(loadSchema(SCHEMA, 'sparkplug schema'), 'org.eclipse.tahu.protobuf.Payload')!;
+  const decodePayload = payloadDecoder(maxBytes);
   const nodes = new NodeStates(maxNodes);
-
-  const parse = (bytes: Uint8Array): Msg => {
-    const wrong = checkWire(Payload, bytes);
-    if (wrong) throw new SparkplugError(`invalid Sparkplug B payload: ${wrong}`);
-    return Payload.decode(bytes) as unknown as Msg;
-  };
-
-  const decodePayload = (bytes: Uint8Array): Msg => {
-    const outer = parse(bytes);
-    if (own(outer, 'uuid') !== 'SPBV1.0_COMPRESSED') return outer;
-    const found = metrics(outer).find((m) => own(m, 'name') === 'algorithm');
-    const algorithm = (found && own(found, 'string_value')) ?? 'DEFLATE';
-    const body = own(outer, 'body');
-    if (!(body instanceof Uint8Array)) throw new SparkplugError('compressed payload has no body');
-    let inner: Uint8Array;
-    try {
-      const opts = { maxOutputLength: maxBytes };
-      inner = String(algorithm).toUpperCase() === 'GZIP' ? gunzipSync(body, opts) : inflateSync(body, opts);
-    } catch (error) {
-      throw new SparkplugError(`compressed payload (${String(algorithm)}) does not inflate: ${messageOf(error)}`);
-    }
-    return parse(inner);
-  };
 
   return {
     format: 'sparkplug',
@@ -121,9 +100,47 @@ export function sparkplug(options: SparkplugOptions = {}): Decoder<DecodedValue>
   };
 }
 
-interface Where { readonly group: string; readonly node: string; readonly device: string | undefined }
+/**
+ * Parses a Sparkplug B payload, inflating a compressed one (`SPBV1.0_COMPRESSED`).
+ * @throws SparkplugError when it is not a valid payload
+ */
+export function payloadDecoder(maxBytes: number): (bytes: Uint8Array) => Msg {
+  const Payload = findType(loadSchema(SCHEMA, 'sparkplug schema'), 'org.eclipse.tahu.protobuf.Payload')!;
+  const parse = (bytes: Uint8Array): Msg => {
+    const wrong = checkWire(Payload, bytes);
+    if (wrong) throw new SparkplugError(`invalid Sparkplug B payload: ${wrong}`);
+    return Payload.decode(bytes) as unknown as Msg;
+  };
+  return (bytes) => {
+    const outer = parse(bytes);
+    if (own(outer, 'uuid') !== 'SPBV1.0_COMPRESSED') return outer;
+    const found = metrics(outer).find((m) => own(m, 'name') === 'algorithm');
+    const algorithm = (found && own(found, 'string_value')) ?? 'DEFLATE';
+    const body = own(outer, 'body');
+    if (!(body instanceof Uint8Array)) throw new SparkplugError('compressed payload has no body');
+    let inner: Uint8Array;
+    try {
+      const opts = { maxOutputLength: maxBytes };
+      inner = String(algorithm).toUpperCase() === 'GZIP' ? gunzipSync(body, opts) : inflateSync(body, opts);
+    } catch (error) {
+      throw new SparkplugError(`compressed payload (${String(algorithm)}) does not inflate: ${messageOf(error)}`);
+    }
+    return parse(inner);
+  };
+}
 
-function metrics(msg: Msg): Msg[] {
+/** An NCMD payload asking an edge node to publish its BIRTH again (`Node Control/Rebirth` = true). */
+export function rebirthPayload(nowMs: number): Uint8Array {
+  const Payload = findType(loadSchema(SCHEMA, 'sparkplug schema'), 'org.eclipse.tahu.protobuf.Payload')!;
+  const ts = BigInt(nowMs);
+  return Payload.encode(Payload.fromObject({ timestamp: ts.toString(), metrics: [{ name: 'Node Control/Rebirth', timestamp: ts.toString(), datatype: DataType.Boolean, boolean_value: true }] })).finish();
+}
+
+/** Where a message comes from. */
+export interface Where { readonly group: string; readonly node: string; readonly device: string | undefined }
+
+/** The metrics of a payload. */
+export function metrics(msg: Msg): Msg[] {
   return (own(msg, 'metrics') as Msg[] | undefined) ?? [];
 }
 
@@ -131,7 +148,8 @@ function metrics(msg: Msg): Msg[] {
 let lastMs: unknown;
 let lastIso: string | undefined;
 
-function timeOf(ms: unknown): string | undefined {
+/** A payload time (ms) as ISO text. */
+export function timeOf(ms: unknown): string | undefined {
   if (ms === undefined) return undefined;
   if (ms !== lastMs) {
     lastIso = isoFromMs(toBigInt(ms));
@@ -149,7 +167,8 @@ function row(where: Where, ts: string | undefined): SparkplugRow {
   return r;
 }
 
-function status(where: Where, ts: string | undefined, online: boolean, seqGap: boolean): SparkplugRow {
+/** A status row (`online`). */
+export function status(where: Where, ts: string | undefined, online: boolean, seqGap: boolean): SparkplugRow {
   const r = row(where, ts);
   r.online = online;
   if (seqGap) r.seq_gap = true;
@@ -172,7 +191,7 @@ function nodeDeath(msg: Msg, nodes: NodeStates, key: string, where: Where): Spar
 
 
 /** The metric rows of a BIRTH or DATA message, registering a BIRTH's names, aliases and datatypes. */
-function metricRows(msg: Msg, state: NodeState, where: Where, birth: boolean, seqGap: boolean): SparkplugRow[] {
+export function metricRows(msg: Msg, state: NodeState, where: Where, birth: boolean, seqGap: boolean): SparkplugRow[] {
   const rows = new Map<string, SparkplugRow>();
   const dev = where.device ?? '';
   for (const m of metrics(msg)) {

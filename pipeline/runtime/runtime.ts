@@ -1,4 +1,4 @@
-import type { DeadLetter, DeadLetterSink, Failure, Rejection, Retention, SourceMessage, StageContext, StageOutput } from '../types.js';
+import type { DeadLetter, DeadLetterSink, Decoder, Failure, Rejection, Retention, Sink, SourceMessage, StageContext, StageOutput } from '../types.js';
 import { MessageContext, metaOf, safeJson, type RetentionOf } from './context.js';
 import { IntakeFlow } from './intake-flow.js';
 import { Origin } from './origin.js';
@@ -8,6 +8,9 @@ import { SinkRunner, type Entries, type Entry } from './sink-runner.js';
 import { RuntimeStats } from './stats.js';
 
 export type { RuntimeOptions } from './options.js';
+
+/** The decoder named in the metadata of detached emissions; never called. */
+const detachedDecoder: Decoder = { format: 'stage-state', decode: () => ({ ok: false, failure: { code: 'not_a_message', reason: 'a stage emission has no payload' } }) };
 
 const isRejection = <T>(out: StageOutput<T>): out is Rejection => 'rejected' in out;
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
@@ -20,6 +23,10 @@ export class Runtime {
   /** Live counters. */
   readonly stats = new RuntimeStats();
   private readonly runners: SinkRunner<unknown>[];
+  /** Runners of stages' durable steps (shared state), batched and retried like sinks. */
+  private readonly stageRunners: SinkRunner<unknown>[] = [];
+  /** Emissions derived from no source message (closed windows of shared state) not yet settled. */
+  private detached = 0;
   private readonly deadLetterRunner: SinkRunner<DeadLetter>;
   private readonly clock: () => number;
   private readonly maxUnsettled: number;
@@ -56,7 +63,13 @@ export class Runtime {
 
   /** Opens stages and sinks, then the source; resolves once messages flow. */
   async start(): Promise<void> {
-    for (const [index, stage] of this.opts.stages.entries()) await stage.open?.({ emit: (items, retained) => this.emitLater(index, items, retained) });
+    for (const [index, stage] of this.opts.stages.entries()) {
+      await stage.open?.({
+        emit: (items, retained) => this.emitLater(index, items, retained),
+        emitDetached: (items, topic, settled) => this.emitDetached(index, items, topic, settled),
+        durable: <T>(sink: Sink<T>) => this.durableStep(sink),
+      });
+    }
     await this.opts.deadLetters.open();
     for (const sink of this.opts.sinks) await sink.open(this.flow);
     this.flow.start();
@@ -80,13 +93,13 @@ export class Runtime {
     this.flow.stop();
     await this.opts.source.stopIntake();
     const until = Date.now() + deadlineMs;
-    while (this.stats.unsettled > 0 && Date.now() < until) {
+    while ((this.stats.unsettled > 0 || this.detached > 0) && Date.now() < until) {
       this.flushAll();
       await new Promise((r) => setTimeout(r, 10));
     }
     const drained = this.stats.unsettled === 0;
     clearInterval(this.idleTimer);
-    for (const r of [...this.runners, this.deadLetterRunner]) r.stop();
+    for (const r of [...this.runners, ...this.stageRunners, this.deadLetterRunner]) r.stop();
     await this.opts.source.close();
     for (const sink of this.opts.sinks) await sink.close();
     await this.opts.deadLetters.close();
@@ -109,12 +122,14 @@ export class Runtime {
 
   /** At the window: seal open batches that can be written right away. */
   private nudgeAll(): void {
+    for (const r of this.stageRunners) r.nudge();
     for (const r of this.runners) r.nudge();
     this.deadLetterRunner.nudge();
   }
 
   /** Seals every open batch now. */
   flushAll(): void {
+    for (const r of this.stageRunners) r.flush();
     for (const r of this.runners) r.flush();
     this.deadLetterRunner.flush();
   }
@@ -169,6 +184,42 @@ export class Runtime {
     const origin = new Origin(first.origin.message, () => { for (const r of retained) r.release(); });
     this.runStages(stageIndex + 1, items, origin, new MessageContext(metaOf(first.origin.message), origin, this.clock));
     origin.release();
+  }
+
+  /** Items a stage emits that derive from no source message: `settled` runs once they all settled. */
+  private emitDetached(stageIndex: number, items: readonly unknown[], topic: string, settled: () => void): void {
+    this.detached++;
+    const message: SourceMessage = {
+      topic, payload: new Uint8Array(0), qos: 1, retain: false, receivedAtMs: this.clock(), decoder: detachedDecoder, settle: () => {},
+    };
+    const origin = new Origin(message, () => { this.detached--; settled(); });
+    this.runStages(stageIndex + 1, items, origin, new MessageContext(metaOf(message), origin, this.clock));
+    origin.release();
+  }
+
+  /** A stage's durable step: its items are batched and retried like a sink's; the retained message settles once written. */
+  private durableStep<T>(sink: Sink<T>): { add(item: T, retained: Retention): void } {
+    const runner = new SinkRunner<T>(sink, {
+      delivered: (entries) => { for (const origin of entries.origins) origin.release(); },
+      rejected: (entry, failure) => this.deadLetter(entry.origin, failure, sink.name, entry.encoded, entry.origin),
+    }, this.opts.retry ?? defaultRetryPolicy, this.stats, this.opts.log, Math.min(sink.batch.maxItems, this.opts.source.window), () => this.stats.unsettled >= this.opts.source.window);
+    this.stageRunners.push(runner as SinkRunner<unknown>);
+    return {
+      add: (item, retained) => {
+        const { origin } = retained as RetentionOf;
+        let encoded: string;
+        try {
+          encoded = sink.encode(item);
+        } catch (error) {
+          this.deadLetter(origin, { code: 'encode_error', reason: error instanceof Error ? error.message : String(error) }, sink.name, safeJson(item));
+          retained.release();
+          return;
+        }
+        origin.hold(); // the entry's hold; the stage's retention is handed over to it
+        runner.add(item, encoded, origin);
+        retained.release();
+      },
+    };
   }
 
   /** Runs `bodies` through the stages from index `from`; synchronous until a stage returns a promise. */
