@@ -9,8 +9,8 @@
 import { fileURLToPath } from 'node:url';
 import { encode } from '@msgpack/msgpack';
 import pb from 'protobufjs';
-import { byContentType, json, msgpack, protobuf, raw, sparkplug } from '../pipeline/decode/index.js';
-import type { DecodedValue, Decoder, StageContext } from '../pipeline/types.js';
+import { byContentType, json, msgpack, protobuf, raw, sparkplug } from '../pipeline/engine/decode/index.js';
+import type { DecodedValue, Decoder, StageContext } from '../pipeline/core/types.js';
 import { parseTopic } from '../transforms/parse-topic.js';
 import { toReadings } from '../transforms/to-readings.js';
 

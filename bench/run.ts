@@ -7,7 +7,7 @@
 // (peak RSS and CPU per message are summed over the workers)
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { FleetFormat } from '../examples/fleet-simulator.js';
+import type { FleetFormat } from '../pipeline/cli/fleet-simulator.js';
 import { brokerDrainRate, influxIngestRate } from './lib/limits.js';
 import { median } from './lib/measure.js';
 import { measurePeer, PEER_SCRIPT } from './lib/peer.js';

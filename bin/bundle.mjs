@@ -12,7 +12,7 @@ const ROOT = dirname(dirname(SELF));
 // Inside the project's node_modules, so that Node resolves the bundle's external imports
 // (third-party packages) to the same files as it would from the sources.
 const CACHE = join(ROOT, 'node_modules', '.cache', 'tributary');
-const CLI = join(ROOT, 'pipeline', 'cli.ts');
+const CLI = join(ROOT, 'pipeline', 'cli', 'main.ts');
 const PRELOADED = join(ROOT, 'pipeline', 'cli', 'preloaded.ts');
 const SCRIPT = /\.(?:[cm]?[jt]s|[jt]sx)$/;
 const LOADERS = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx' };

@@ -45,7 +45,7 @@ if (bundle) {
 if (!bundle) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../pipeline/cli.ts');
+  await import('../pipeline/cli/main.ts');
 }
 
 function debug(message) {

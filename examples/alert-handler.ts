@@ -2,7 +2,7 @@
 // `tsx examples/alert-handler.ts` consumes the fleet's queue ("alerts" on TRIBUTARY_REDIS_URL) and
 // prints a pager line for critical alerts; Ctrl-C stops it after the running jobs.
 import { pathToFileURL } from 'node:url';
-import type { AlertEvent } from '../pipeline/types.js';
+import type { AlertEvent } from '../pipeline/core/types.js';
 import { createLogger, workerEnv } from '../pipeline/index.js';
 import { logHandler } from '../sinks/alert-queue/handlers.js';
 import { startAlertWorker, type AlertHandler } from '../sinks/alert-queue/worker.js';

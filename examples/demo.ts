@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { createLogger, Runtime, workerEnv } from '../pipeline/index.js';
 import { listDeadLetters } from '../sinks/index.js';
 import { summarizeAlerts } from './fleet-alerts.js';
-import { simulateFleet } from './fleet-simulator.js';
+import { simulateFleet } from '../pipeline/cli/fleet-simulator.js';
 
 const DURATION_S = Number(process.env.DEMO_SECONDS ?? 20);
 const RATE = Number(process.env.DEMO_RATE ?? 2500);

@@ -3,12 +3,12 @@
  * fake clock. No broker, no database: push messages, get back what would have been written.
  * @packageDocumentation
  */
-import type { PipelineDefinition } from './builder.js';
-import { silentLogger } from './log.js';
-import { Runtime } from './runtime/runtime.js';
+import type { PipelineDefinition } from './engine/builder.js';
+import { silentLogger } from './core/log.js';
+import { Runtime } from './engine/runtime/runtime.js';
 import { capture, decoderFor, outputs, type CapturedWrite, type Outputs } from './testing/capture.js';
 import { FakeClock, instrument } from './testing/fake-clock.js';
-import type { DeadLetter, DecodedValue, Decoder, Logger, MessageHandler, Sink, Source } from './types.js';
+import type { DeadLetter, DecodedValue, Decoder, Logger, MessageHandler, Sink, Source } from './core/types.js';
 
 export type { CapturedWrite, Outputs } from './testing/capture.js';
 

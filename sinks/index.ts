@@ -1,7 +1,7 @@
 /** Destinations: InfluxDB for readings, BullMQ for alerts, Redis for dead letters. */
 export { influxdb, isReading, type InfluxdbOptions } from './influxdb/index.js';
 export { v1WriteTransport, type V1Target } from './influxdb/v1-transport.js';
-export { toLineProtocol } from './influxdb/line-protocol.js';
+export { toLineProtocol } from '../pipeline/core/line-protocol.js';
 export type { FieldTypesOptions, InfluxFieldType } from './influxdb/field-types.js';
 export { redisDeadLetters, encodeDeadLetter, type PipelineAwareDeadLetterSink, type RedisDeadLettersOptions, type StoredDeadLetter } from './dead-letter/index.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetterEntry, type DeadLetterQuery } from './dead-letter/store.js';

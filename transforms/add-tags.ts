@@ -1,5 +1,5 @@
-import { ConfigError } from '../pipeline/errors.js';
-import type { Reading, StageOutput, Transform } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import type { Reading, StageOutput, Transform } from '../pipeline/core/types.js';
 
 /** Options of {@link addTags}. */
 export interface AddTagsOptions {

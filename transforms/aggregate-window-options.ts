@@ -1,5 +1,5 @@
 // The options and the stage type of aggregateWindow (local and shared state).
-import type { Reading, Transform } from '../pipeline/types.js';
+import type { Reading, Transform } from '../pipeline/core/types.js';
 import type { AggregateFn } from './aggregates.js';
 import type { TimerClock } from './aggregate-window-clock.js';
 import type { StageState } from './shared-state/types.js';

@@ -4,8 +4,8 @@
  * whichever worker claims them first. See {@link aggregateWindow}.
  * @packageDocumentation
  */
-import { reject } from '../pipeline/stage.js';
-import type { DurableStep, Emitter, FieldValue, Reading, StageOutput } from '../pipeline/types.js';
+import { reject } from '../pipeline/core/stage.js';
+import type { DurableStep, Emitter, FieldValue, Reading, StageOutput } from '../pipeline/core/types.js';
 import { FieldAccumulator, msOf, type AggregateFn } from './aggregates.js';
 import type { AggregateWindowOptions, AggregateWindowTransform } from './aggregate-window-options.js';
 import { systemClock, type TimerClock } from './aggregate-window-clock.js';

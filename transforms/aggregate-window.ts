@@ -1,6 +1,6 @@
-import { ConfigError } from '../pipeline/errors.js';
-import { reject } from '../pipeline/stage.js';
-import type { Emitter, FieldValue, Reading, Retention, StageOutput } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import { reject } from '../pipeline/core/stage.js';
+import type { Emitter, FieldValue, Reading, Retention, StageOutput } from '../pipeline/core/types.js';
 import { AGGREGATE_FNS, FieldAccumulator, msOf, seriesKey } from './aggregates.js';
 import { aggregateWindowShared } from './aggregate-window-shared.js';
 import type { StageState } from './shared-state/types.js';

@@ -2,7 +2,7 @@
  * The aggregate functions of {@link aggregateWindow} (one accumulator per field and window) and its series helpers.
  * @packageDocumentation
  */
-import type { FieldValue, Reading } from '../pipeline/types.js';
+import type { FieldValue, Reading } from '../pipeline/core/types.js';
 
 /** An aggregate function of {@link aggregateWindow}. */
 export type AggregateFn = 'mean' | 'min' | 'max' | 'sum' | 'count' | 'first' | 'last';

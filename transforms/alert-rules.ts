@@ -3,10 +3,10 @@
  * evaluates the rules, keeps their state in Redis and enqueues one job per transition.
  * @packageDocumentation
  */
-import { ConfigError } from '../pipeline/errors.js';
-import type { AlertCondition, FieldValue, Reading } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import type { AlertCondition, FieldValue, Reading } from '../pipeline/core/types.js';
 
-export type { AlertCondition, AlertEvent, AlertRule } from '../pipeline/types.js';
+export type { AlertCondition, AlertEvent, AlertRule } from '../pipeline/core/types.js';
 
 /** Thresholds with hysteresis: fire at `fire`, clear at `clear`. */
 export interface Hysteresis {

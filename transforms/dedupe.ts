@@ -1,4 +1,4 @@
-import { ConfigError } from '../pipeline/errors.js';
+import { ConfigError } from '../pipeline/core/errors.js';
 import { sequenceStage, type SequenceStageOptions, type SequenceTransform } from './sequence-stage.js';
 
 /** Options of {@link dedupe}. */

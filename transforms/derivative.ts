@@ -1,5 +1,5 @@
-import { ConfigError } from '../pipeline/errors.js';
-import type { FieldValue, Reading } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import type { FieldValue, Reading } from '../pipeline/core/types.js';
 import { sequenceStage, type SequenceStageOptions, type SequenceTransform } from './sequence-stage.js';
 
 /** Options of {@link derivative} and {@link rate}. */

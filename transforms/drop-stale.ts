@@ -1,6 +1,6 @@
-import { ConfigError } from '../pipeline/errors.js';
-import { reject } from '../pipeline/stage.js';
-import type { Reading, StageOutput } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import { reject } from '../pipeline/core/stage.js';
+import type { Reading, StageOutput } from '../pipeline/core/types.js';
 import type { DroppingTransform } from './drop-outliers.js';
 
 /** Options of {@link dropStale}. */

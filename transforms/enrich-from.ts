@@ -1,6 +1,6 @@
-import { ConfigError } from '../pipeline/errors.js';
-import { reject } from '../pipeline/stage.js';
-import type { FieldValue, Reading, StageOutput, Transform } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import { reject } from '../pipeline/core/stage.js';
+import type { FieldValue, Reading, StageOutput, Transform } from '../pipeline/core/types.js';
 
 /** What a lookup found for one key: names and string values (e.g. a device's `model`, `owner`). */
 export type Enrichment = Readonly<Record<string, string>>;

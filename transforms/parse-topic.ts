@@ -1,6 +1,6 @@
-import { reject } from '../pipeline/stage.js';
-import { perKeyCache } from '../pipeline/cache.js';
-import type { Reading, StageOutput, Transform } from '../pipeline/types.js';
+import { reject } from '../pipeline/core/stage.js';
+import { perKeyCache } from '../pipeline/core/cache.js';
+import type { Reading, StageOutput, Transform } from '../pipeline/core/types.js';
 
 /** Options of {@link parseTopic}. */
 export interface ParseTopicOptions {

@@ -1,5 +1,5 @@
-import { ConfigError } from '../pipeline/errors.js';
-import type { DecodedValue, MessageMeta } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import type { DecodedValue, MessageMeta } from '../pipeline/core/types.js';
 
 /**
  * A JSON-path-style path into a message: `sensors.0.temp`, `$.meta.id`, `$['key.with.dots']`,

@@ -5,8 +5,8 @@
  * acknowledged once the update is durable and what it produced was written.
  * @packageDocumentation
  */
-import { ConfigError } from '../pipeline/errors.js';
-import type { DurableStep, Emitter, Reading, Retention, Transform } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import type { DurableStep, Emitter, Reading, Retention, Transform } from '../pipeline/core/types.js';
 import { memoryStageState } from './shared-state/memory.js';
 import { stateSink } from './shared-state/durable.js';
 import { seriesId, timeKey } from './shared-state/keys.js';

@@ -1,6 +1,6 @@
-import { ConfigError } from '../pipeline/errors.js';
-import { reject } from '../pipeline/stage.js';
-import type { DecodedValue, FieldValue, MessageMeta, Reading, StageOutput, Transform } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import { reject } from '../pipeline/core/stage.js';
+import type { DecodedValue, FieldValue, MessageMeta, Reading, StageOutput, Transform } from '../pipeline/core/types.js';
 import { convert, type FieldType } from './cast-fields.js';
 import { compilePath, jsonText, valueAt, type CompiledPath, type Path } from './select-path.js';
 import { toTimeNs, type TimeUnit } from './time.js';

@@ -4,13 +4,13 @@
  * `sparkplugMessages()` decoder; emits the rows the `sparkplug()` decoder would.
  * @packageDocumentation
  */
-import { ConfigError } from '../pipeline/errors.js';
-import { toBigInt } from '../pipeline/decode/protobuf-message.js';
-import type { SparkplugInput, SparkplugMessage } from '../pipeline/decode/sparkplug-messages.js';
-import { metricRows, metrics, rebirthPayload, status, timeOf, type SparkplugRow, type Where } from '../pipeline/decode/sparkplug.js';
-import { aliasKey, type Alias, type NodeState } from '../pipeline/decode/sparkplug-state.js';
-import { own, SparkplugError } from '../pipeline/decode/sparkplug-values.js';
-import type { DurableStep, Emitter, Failure, Retention, Transform } from '../pipeline/types.js';
+import { ConfigError } from '../pipeline/core/errors.js';
+import { toBigInt } from '../pipeline/engine/decode/protobuf-message.js';
+import type { SparkplugInput, SparkplugMessage } from '../pipeline/engine/decode/sparkplug-messages.js';
+import { metricRows, metrics, rebirthPayload, status, timeOf, type SparkplugRow, type Where } from '../pipeline/engine/decode/sparkplug.js';
+import { aliasKey, type Alias, type NodeState } from '../pipeline/engine/decode/sparkplug-state.js';
+import { own, SparkplugError } from '../pipeline/engine/decode/sparkplug-values.js';
+import type { DurableStep, Emitter, Failure, Retention, Transform } from '../pipeline/core/types.js';
 import { stateSink } from './shared-state/durable.js';
 import { memoryStageState } from './shared-state/memory.js';
 import type { NodeAction, StageState, StateOp } from './shared-state/types.js';

@@ -1,6 +1,6 @@
 // The machine's limits, measured in the same run as Tributary: the broker's drain rate to its own
 // C client, and InfluxDB's line-protocol ingest rate.
-import { simulateFleet } from '../../examples/fleet-simulator.js';
+import { simulateFleet } from '../../pipeline/cli/fleet-simulator.js';
 import { cpuSeconds, influxStatement, run, servicePids } from './measure.js';
 
 /** The broker's drain: msg/s to mosquitto_sub, and the broker's own CPU µs per message meanwhile. */

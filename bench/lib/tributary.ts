@@ -2,7 +2,7 @@
 // or, on the same path, the minimal reference consumer.
 import { appendFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { simulateFleet, type FleetFormat } from '../../examples/fleet-simulator.js';
+import { simulateFleet, type FleetFormat } from '../../pipeline/cli/fleet-simulator.js';
 import { cpuSeconds, influxStatement, peakRssMb, servicePids, startProcess, waitForPoints } from './measure.js';
 
 export interface E2eResult {

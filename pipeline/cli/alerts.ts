@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { workerEnv } from '../config/env.js';
-import { ConfigError } from '../errors.js';
-import { createLogger } from '../log.js';
-import type { Logger } from '../types.js';
+import { workerEnv } from './config/env.js';
+import { ConfigError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import type { Logger } from '../core/types.js';
 import { logHandler, mqttHandler, webhookHandler } from '../../sinks/alert-queue/handlers.js';
 import { startAlertWorker, type AlertHandler } from '../../sinks/alert-queue/worker.js';
 

@@ -4,11 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { Redis } from 'ioredis';
-import type { PipelineDefinition } from '../builder.js';
-import { workerEnv, type WorkerEnv } from '../config/env.js';
-import { ConfigError } from '../errors.js';
+import type { PipelineDefinition } from '../engine/builder.js';
+import { workerEnv, type WorkerEnv } from './config/env.js';
+import { ConfigError } from '../core/errors.js';
 import { testPipeline, type Outputs } from '../testing.js';
-import { redact } from '../errors.js';
+import { redact } from '../core/errors.js';
 import { importModule } from './preloaded.js';
 import { timeHints } from './time-hints.js';
 

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { Redis } from 'ioredis';
-import { workerEnv } from '../config/env.js';
-import { ConfigError } from '../errors.js';
-import { topicMatcher } from '../ingest/topic-filter.js';
+import { workerEnv } from './config/env.js';
+import { ConfigError } from '../core/errors.js';
+import { topicMatcher } from '../engine/ingest/topic-filter.js';
 import { listDeadLetters, replayDeadLetters, type DeadLetterQuery } from '../../sinks/dead-letter/store.js';
 import type { StoredDeadLetter } from '../../sinks/dead-letter/index.js';
 

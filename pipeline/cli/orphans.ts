@@ -1,10 +1,10 @@
 import { fork } from 'node:child_process';
 import { Redis } from 'ioredis';
-import type { WorkerEnv } from '../config/env.js';
-import { mqttSecurityOptions } from '../ingest/mqtt-security.js';
-import { WorkerSessions, type HelperConnectOptions } from '../ingest/worker-sessions.js';
-import type { Runtime } from '../runtime/runtime.js';
-import type { Logger, Source } from '../types.js';
+import type { WorkerEnv } from './config/env.js';
+import { mqttSecurityOptions } from '../engine/ingest/mqtt-security.js';
+import { WorkerSessions, type HelperConnectOptions } from '../engine/ingest/worker-sessions.js';
+import type { Runtime } from '../engine/runtime/runtime.js';
+import type { Logger, Source } from '../core/types.js';
 
 const LEASE_MS = 30_000;
 // Renews the lease only while this worker holds it; releases it likewise.

@@ -1,18 +1,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { PipelineDefinition } from '../builder.js';
-import { workerEnv } from '../config/env.js';
-import { ConfigError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { startProgress } from '../progress.js';
-import { describeEnv, startWorker } from '../worker.js';
-import { startWorkerTelemetry } from '../metrics/index.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { PipelineDefinition } from '../engine/builder.js';
+import { workerEnv } from './config/env.js';
+import { ConfigError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { startProgress } from './progress.js';
+import { describeEnv, startWorker } from './worker.js';
+import { startWorkerTelemetry } from './metrics/index.js';
+import type { Runtime } from '../engine/runtime/runtime.js';
 import { redisDeadLetters } from '../../sinks/dead-letter/index.js';
 import { importModule } from './preloaded.js';
 import { drainUntilQuiet, retiredMembers, startOrphanAdopter } from './orphans.js';
-import { watchParent } from '../parent-watch.js';
+import { watchParent } from './parent-watch.js';
 import { runWatching } from './watch.js';
 
 const HELP = `Usage: tributary run <pipeline.ts> [--workers N] [--progress] [--drain-timeout-ms MS] [--watch]

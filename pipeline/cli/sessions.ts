@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { workerEnv } from '../config/env.js';
-import { ConfigError } from '../errors.js';
-import { statusTopic } from '../ingest/presence.js';
-import { subscriptionRecordTopic } from '../ingest/subscription-record.js';
-import { clearWorkerRecords, endSession, WorkerSessions } from '../ingest/worker-sessions.js';
-import { createLogger } from '../log.js';
+import { workerEnv } from './config/env.js';
+import { ConfigError } from '../core/errors.js';
+import { statusTopic } from '../engine/ingest/presence.js';
+import { subscriptionRecordTopic } from '../engine/ingest/subscription-record.js';
+import { clearWorkerRecords, endSession, WorkerSessions } from '../engine/ingest/worker-sessions.js';
+import { createLogger } from '../core/log.js';
 import { drainSession, helperConnectOptions } from './orphans.js';
 
 const HELP = `Usage: tributary sessions <list|drain|forget> ...

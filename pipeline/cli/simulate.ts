@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { ENV_DEFAULTS } from '../config/env.js';
-import { ConfigError, redact } from '../errors.js';
-import { simulateFleet, type FleetFormat, type FleetOptions, type FleetResult } from '../../examples/fleet-simulator.js';
+import { ENV_DEFAULTS } from './config/env.js';
+import { ConfigError, redact } from '../core/errors.js';
+import { simulateFleet, type FleetFormat, type FleetOptions, type FleetResult } from './fleet-simulator.js';
 
 const FORMATS: readonly FleetFormat[] = ['json', 'msgpack', 'protobuf'];
 

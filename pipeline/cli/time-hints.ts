@@ -1,7 +1,7 @@
 // `tributary check`: the hint that a payload carried its time under a key `toReadings` did not
 // look at (Tasmota's `Time`: the default keys are `ts`, `time`, `timestamp`, case-sensitive), so
 // the point got the receive time and the payload's time became a string field.
-import type { FieldValue, Reading } from '../types.js';
+import type { FieldValue, Reading } from '../core/types.js';
 import { toTimeNs } from '../../transforms/time.js';
 
 const TIME_WORDS = new Set(['ts', 'time', 'timestamp', 'datetime', 'date', 'at']);

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Program } from 'typescript';
-import { watchParent } from '../parent-watch.js';
+import { watchParent } from './parent-watch.js';
 import { typecheckPipeline } from './typecheck.js';
 
 /** Options of {@link runWatching}. */

@@ -1,7 +1,7 @@
 // The capturing side of tributary/testing: sinks that keep what they are given, and what came out.
-import type { AlertEvent, DeadLetter, DecodedValue, Decoder, Reading, Sink, Source } from '../types.js';
-import { topicMatcher } from '../ingest/topic-filter.js';
-import { isReading } from '../stage.js';
+import type { AlertEvent, DeadLetter, DecodedValue, Decoder, Reading, Sink, Source } from '../core/types.js';
+import { topicMatcher } from '../engine/ingest/topic-filter.js';
+import { isReading } from '../core/stage.js';
 
 /** One item a sink would have written, as that sink encodes it. */
 export interface CapturedWrite {

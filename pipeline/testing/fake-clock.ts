@@ -1,5 +1,5 @@
 // The fake clock of tributary/testing and the stage wrapper that hands it to stages.
-import type { Emitter, StageOutput, Transform } from '../types.js';
+import type { Emitter, StageOutput, Transform } from '../core/types.js';
 
 /** Wraps a stage: counts its pending async calls and gives `open` the fake clock. */
 export function instrument(stage: Transform<unknown, unknown>, clock: FakeClock, tracker: { pending: number }): Transform<unknown, unknown> {

@@ -1,5 +1,5 @@
-import type { AlertRule, FieldValue, Reading } from '../../pipeline/types.js';
-import { SeriesCache } from '../../pipeline/series-cache.js';
+import type { AlertRule, FieldValue, Reading } from '../../pipeline/core/types.js';
+import { SeriesCache } from '../../pipeline/core/series-cache.js';
 import type { MachineRule, Observation, Signal } from './state-machine.js';
 
 /** A rule ready to evaluate: its selector, its per-reading signal and what the machine needs. */

@@ -1,6 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import mqtt, { type MqttClient } from 'mqtt';
-import type { AlertEvent, Logger } from '../../pipeline/types.js';
+import type { AlertEvent, Logger } from '../../pipeline/core/types.js';
 import type { AlertHandler } from './worker.js';
 
 /**

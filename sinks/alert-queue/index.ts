@@ -1,15 +1,15 @@
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ConfigError } from '../../pipeline/errors.js';
-import type { Batch, Failure, PipelineFlow, Reading, WriteResult } from '../../pipeline/types.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
+import type { Batch, Failure, PipelineFlow, Reading, WriteResult } from '../../pipeline/core/types.js';
 import { compileRules, validateAlertRules } from './evaluate.js';
 import { ObservationFold, ruleFailureOf } from './observations.js';
 import { toAlertJob } from './jobs.js';
 import type { AlertQueueOptions, AlertQueueSink, SweepResult } from './options.js';
 import { deadmanHolds, timeKey, type AlertTransition, type MachineRule } from './state-machine.js';
 import { alertKeys, redisAlertStore } from './store.js';
-import { isReading } from '../../pipeline/stage.js';
+import { isReading } from '../../pipeline/core/stage.js';
 
 export type { AlertQueueOptions, AlertQueueSink, SweepResult } from './options.js';
 

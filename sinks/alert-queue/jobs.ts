@@ -1,5 +1,5 @@
 import type { JobsOptions, KeepJobs } from 'bullmq';
-import type { AlertEvent } from '../../pipeline/types.js';
+import type { AlertEvent } from '../../pipeline/core/types.js';
 import { parseSeries } from './evaluate.js';
 import { msOf, type AlertTransition } from './state-machine.js';
 

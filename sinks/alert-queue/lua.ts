@@ -1,6 +1,6 @@
 /**
  * The alert state machine as one Redis script, the twin of `state-machine.ts` (change both
- * together; test/unit/alerts/cases.ts runs the same cases against each). One call per batch applies every
+ * together; test/support/alert-cases.ts runs the same cases against each). One call per batch applies every
  * observation atomically, so workers sharing a device's messages see one state; transitions go
  * to an outbox in the same step, so a crash before they reach BullMQ loses nothing.
  *

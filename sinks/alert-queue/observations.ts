@@ -1,4 +1,4 @@
-import type { Failure, Reading } from '../../pipeline/types.js';
+import type { Failure, Reading } from '../../pipeline/core/types.js';
 import { seriesKey, type CompiledRule } from './evaluate.js';
 import { sorted, thin, type Pending, type Value } from './pending.js';
 import { timeKey, type BatchPayload, type MachineRule, type Observation, type Signal } from './state-machine.js';

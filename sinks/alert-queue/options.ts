@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AlertRule, BatchPolicy, Failure, Logger, Reading, Sink } from '../../pipeline/types.js';
+import type { AlertRule, BatchPolicy, Failure, Logger, Reading, Sink } from '../../pipeline/core/types.js';
 import type { AlertJobOptions } from './jobs.js';
 import type { AlertStore } from './state-machine.js';
 import type { AlertKeys } from './store.js';

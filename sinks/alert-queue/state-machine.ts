@@ -1,6 +1,6 @@
 /**
  * The alert state machine per rule and series, pure: inactive → pending → firing → resolved.
- * `lua.ts` is the same machine for Redis; the shared case table in test/unit/alerts/cases.ts runs
+ * `lua.ts` is the same machine for Redis; the shared case table in test/support/alert-cases.ts runs
  * against both. Times are event times as 20-digit ns strings, so the machine is exact and
  * replaying an observation changes nothing.
  * @packageDocumentation

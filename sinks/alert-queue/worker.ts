@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ConfigError } from '../../pipeline/errors.js';
-import type { AlertEvent, Logger } from '../../pipeline/types.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
+import type { AlertEvent, Logger } from '../../pipeline/core/types.js';
 
 /** What a handler knows about the job besides the alert. */
 export interface AlertJobContext {

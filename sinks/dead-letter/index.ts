@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Batch, BatchPolicy, DeadLetter, DeadLetterSink, WriteResult } from '../../pipeline/types.js';
+import type { Batch, BatchPolicy, DeadLetter, DeadLetterSink, WriteResult } from '../../pipeline/core/types.js';
 
 /** Options of {@link redisDeadLetters}. */
 export interface RedisDeadLettersOptions {

@@ -1,5 +1,5 @@
 import { HttpError } from '@influxdata/influxdb-client';
-import type { WriteResult } from '../../pipeline/types.js';
+import type { WriteResult } from '../../pipeline/core/types.js';
 
 /** What to tell an operator for a status that retrying cannot fix by itself. */
 export interface FixHints {

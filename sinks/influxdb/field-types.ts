@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { Redis } from 'ioredis';
-import type { Failure, FieldValue, Reading } from '../../pipeline/types.js';
+import type { Failure, FieldValue, Reading } from '../../pipeline/core/types.js';
 
 /** A field's type as InfluxQL's `SHOW FIELD KEYS` names it. */
 export type InfluxFieldType = 'float' | 'integer' | 'string' | 'boolean';

@@ -1,12 +1,12 @@
 import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
-import { ConfigError, ConnectError, redact } from '../../pipeline/errors.js';
-import type { Batch, BatchPolicy, Logger, Reading, Sink, WriteResult } from '../../pipeline/types.js';
+import { ConfigError, ConnectError, redact } from '../../pipeline/core/errors.js';
+import type { Batch, BatchPolicy, Logger, Reading, Sink, WriteResult } from '../../pipeline/core/types.js';
 import { classifyWriteError, type FixHints } from './classify.js';
 import { FieldTypeRegistry, type FieldTypesOptions } from './field-types.js';
-import { toLineProtocol } from './line-protocol.js';
+import { toLineProtocol } from '../../pipeline/core/line-protocol.js';
 import { learnServerFieldTypes, typedWrite } from './typed-write.js';
 import { v1WriteTransport } from './v1-transport.js';
-import { isReading } from '../../pipeline/stage.js';
+import { isReading } from '../../pipeline/core/stage.js';
 export { isReading };
 
 /** Options of {@link influxdb}. */

@@ -1,7 +1,7 @@
 import type { Transport } from '@influxdata/influxdb-client';
-import type { Batch, Failure, Logger, Reading, WriteResult } from '../../pipeline/types.js';
+import type { Batch, Failure, Logger, Reading, WriteResult } from '../../pipeline/core/types.js';
 import { FieldTypeRegistry, holdFieldTypes, parseServerConflict, type InfluxFieldType } from './field-types.js';
-import { toLineProtocol } from './line-protocol.js';
+import { toLineProtocol } from '../../pipeline/core/line-protocol.js';
 
 /** Server corrections followed within one batch before its result is handed back as it is. */
 const MAX_CORRECTIONS = 8;

@@ -1,4 +1,4 @@
-import type { Failure, WriteResult } from '../../pipeline/types.js';
+import type { Failure, WriteResult } from '../../pipeline/core/types.js';
 
 /**
  * SQLSTATE classes that say the rows themselves are wrong, so retrying cannot help: 22 data

@@ -1,4 +1,4 @@
-import { ConfigError, redact } from '../../pipeline/errors.js';
+import { ConfigError, redact } from '../../pipeline/core/errors.js';
 
 /** The PostgreSQL settings of a worker, read from `TRIBUTARY_POSTGRES_*` variables. */
 export interface PostgresEnv {

@@ -1,4 +1,4 @@
-import type { FieldValue, Reading } from '../../pipeline/types.js';
+import type { FieldValue, Reading } from '../../pipeline/core/types.js';
 
 /** PostgreSQL's identifier limit in bytes: a longer name would be truncated, silently merging columns. */
 export const MAX_IDENTIFIER_BYTES = 63;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Logger } from '../../pipeline/types.js';
+import type { Logger } from '../../pipeline/core/types.js';
 import { quoteIdent, type FieldColumnType } from './rows.js';
 
 /** The subset of a `pg` pool client the sink uses (an injectable dependency; `pg.PoolClient` fits). */

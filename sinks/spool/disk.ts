@@ -5,8 +5,8 @@
  */
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../../pipeline/errors.js';
-import type { Logger } from '../../pipeline/types.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
+import type { Logger } from '../../pipeline/core/types.js';
 import { readRecords } from './record.js';
 
 /** One segment file as the spool tracks it. */

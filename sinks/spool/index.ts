@@ -1,8 +1,8 @@
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../../pipeline/errors.js';
-import { silentLogger } from '../../pipeline/log.js';
-import type { Batch, Failure, Logger, PipelineFlow, Sink, WriteResult } from '../../pipeline/types.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
+import { silentLogger } from '../../pipeline/core/log.js';
+import type { Batch, Failure, Logger, PipelineFlow, Sink, WriteResult } from '../../pipeline/core/types.js';
 import { Appender } from './appender.js';
 import { lockDir, recover, type Segment } from './disk.js';
 import { encodeRecords } from './record.js';

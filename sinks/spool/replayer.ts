@@ -6,9 +6,9 @@
  */
 import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deliverBatch, type Delivery } from '../../pipeline/runtime/deliver.js';
-import { retryDelayMs } from '../../pipeline/runtime/retry.js';
-import type { Failure, Logger, WriteResult } from '../../pipeline/types.js';
+import { deliverBatch, type Delivery } from '../../pipeline/core/deliver.js';
+import { retryDelayMs } from '../../pipeline/core/retry.js';
+import type { Failure, Logger, WriteResult } from '../../pipeline/core/types.js';
 import { segmentPath, writeCheckpoint, type Checkpoint, type Segment } from './disk.js';
 import { readRecords } from './record.js';
 

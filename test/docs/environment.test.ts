@@ -3,15 +3,15 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_DEFAULTS } from '../../pipeline/config/env.js';
-import { SECURITY_ENV_DEFAULTS } from '../../pipeline/config/security-env.js';
-import { METRICS_ENV_DEFAULTS } from '../../pipeline/metrics/env.js';
+import { ENV_DEFAULTS } from '../../pipeline/cli/config/env.js';
+import { SECURITY_ENV_DEFAULTS } from '../../pipeline/cli/config/security-env.js';
+import { METRICS_ENV_DEFAULTS } from '../../pipeline/cli/metrics/env.js';
 import { POSTGRES_ENV_DEFAULTS } from '../../sinks/postgres/env.js';
 
 /** Defaults the code applies ('' = none); variables read elsewhere without a table of defaults are added by hand. */
 const DEFAULTS: Record<string, string> = {
   ...ENV_DEFAULTS, ...SECURITY_ENV_DEFAULTS, ...METRICS_ENV_DEFAULTS, ...POSTGRES_ENV_DEFAULTS,
-  TRIBUTARY_LOG_LEVEL: 'info', // pipeline/log.ts
+  TRIBUTARY_LOG_LEVEL: 'info', // pipeline/core/log.ts
   TRIBUTARY_LOADER: '', // bin/tributary.mjs
   TRIBUTARY_CLIENT_ID: '<group>-<index>', // derived, config/env.ts
 };

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { definePipeline, json, map, mapAsync, mqttSource, reject, type Reading, type Sink, type Source } from '../../pipeline/index.js';
 import { testPipeline, type TestableSink } from '../../pipeline/testing.js';
-import type { AlertEvent } from '../../pipeline/types.js';
+import type { AlertEvent } from '../../pipeline/core/types.js';
 import { influxdb } from '../../sinks/index.js';
 import { toReadings } from '../../transforms/index.js';
 

@@ -1,5 +1,5 @@
 // Sparkplug B through a share group: sparkplugMessages() + trackSparkplugNodes on Redis state, so any
-// worker decodes any edge node's DATA. test/integration/sparkplug.shared.test.ts runs it with
+// worker decodes any edge node's DATA. test/pipeline/sparkplug.shared.int.test.ts runs it with
 // `tributary run`; SPARKPLUG_GROUP / SPARKPLUG_STATE_PREFIX / DEAD_LETTER_STREAM come from that test.
 import mqtt from 'mqtt';
 import { createLogger, definePipeline, mqttSource, sparkplugMessages, workerEnv } from '../../pipeline/index.js';

@@ -1,5 +1,5 @@
 // The fleet pipeline writing 10 s window aggregates per device on shared stage state in Redis, so
-// any number of workers of one share group can run it. test/integration/window.shared.test.ts runs
+// any number of workers of one share group can run it. test/pipeline/window.shared.int.test.ts runs
 // it with `tributary run`; WINDOW_* / DEAD_LETTER_STREAM come from that test.
 import { createLogger, definePipeline, json, mqttSource, workerEnv } from '../../pipeline/index.js';
 import { influxdb, redisDeadLetters } from '../../sinks/index.js';

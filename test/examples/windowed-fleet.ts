@@ -1,5 +1,5 @@
 // A fleet pipeline that writes per-device window aggregates instead of raw readings. The window
-// integration test (test/integration/window.redelivery.test.ts) runs it with `tributary run` and
+// integration test (test/pipeline/window.redelivery.int.test.ts) runs it with `tributary run` and
 // SIGKILLs it; WINDOW_EVERY_MS / WINDOW_LATENESS_MS / DEAD_LETTER_STREAM come from that test.
 import { createLogger, definePipeline, json, map, mqttSource, workerEnv, type Reading } from '../../pipeline/index.js';
 import { influxdb, redisDeadLetters } from '../../sinks/index.js';

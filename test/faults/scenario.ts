@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { simulateFleet } from '../../examples/fleet-simulator.js';
+import { simulateFleet } from '../../pipeline/cli/fleet-simulator.js';
 import type { AlertEvent } from '../../pipeline/index.js';
 import { fleetSetup, wipeSession, type FleetTestSetup } from '../support/fleet-pipeline.js';
 import { countPoints, MQTT_URL, peakRssMb, REDIS_URL, waitFor } from '../support/services.js';

@@ -1,6 +1,6 @@
 // Child process of flat-string.test.ts: prints the heap bytes retained per built line, with
 // (`flat`) or without (`tree`) flatString, after the builder ran hot enough to be optimized.
-import { flatString } from '../../pipeline/flat-string.js';
+import { flatString } from '../../pipeline/core/flat-string.js';
 
 const flat = process.argv[2] === 'flat';
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addTags } from '../../transforms/add-tags.js';
-import { ctxAt, outs, reading } from './support.js';
+import { ctxAt, outs, reading } from '../support/transforms.js';
 
 describe('addTags', () => {
   it('adds static tags, keeping a reading\'s own value by default', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { castFields } from '../../transforms/cast-fields.js';
-import { ctxAt, outs, reading } from './support.js';
+import { ctxAt, outs, reading } from '../support/transforms.js';
 
 describe('castFields', () => {
   const ctx = ctxAt();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { convertUnits } from '../../transforms/convert-units.js';
-import { ctxAt, outs, reading } from './support.js';
+import { ctxAt, outs, reading } from '../support/transforms.js';
 
 describe('convertUnits', () => {
   const ctx = ctxAt();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dropOutliers } from '../../transforms/drop-outliers.js';
 import { dropStale } from '../../transforms/drop-stale.js';
-import { ctxAt, outs, reading } from './support.js';
+import { ctxAt, outs, reading } from '../support/transforms.js';
 
 describe('dropOutliers', () => {
   const ctx = ctxAt();

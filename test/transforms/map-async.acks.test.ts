@@ -1,11 +1,11 @@
 // mapAsync on the real runtime: bounded concurrency, and each message acknowledged exactly once,
 // only after its own output was written, whatever order the calls finish in.
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../pipeline/log.js';
-import { Runtime } from '../../pipeline/runtime/runtime.js';
-import { mapAsync } from '../../pipeline/stage.js';
-import type { Sink, Transform } from '../../pipeline/types.js';
-import { fakeDeadLetters, fakeSink, FakeSource, waitFor } from '../unit/pipeline/runtime/fakes.js';
+import { silentLogger } from '../../pipeline/core/log.js';
+import { Runtime } from '../../pipeline/engine/runtime/runtime.js';
+import { mapAsync } from '../../pipeline/core/stage.js';
+import type { Sink, Transform } from '../../pipeline/core/types.js';
+import { fakeDeadLetters, fakeSink, FakeSource, waitFor } from '../support/fakes.js';
 
 describe('mapAsync acknowledgements', () => {
   it('keeps at most `concurrency` calls in flight and settles each message once, after its own write', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../pipeline/errors.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
 import { renameFields } from '../../transforms/rename-fields.js';
-import { ctxAt, outs, reading } from './support.js';
+import { ctxAt, outs, reading } from '../support/transforms.js';
 
 describe('renameFields', () => {
   it('renames fields and tags, moves fields to tags and tags to fields, drops names', () => {

@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { json, raw } from '../../pipeline/decode/index.js';
-import type { DecodedValue, FieldValue, MessageMeta, Reading, StageContext } from '../../pipeline/types.js';
+import { json, raw } from '../../pipeline/engine/decode/index.js';
+import type { DecodedValue, FieldValue, MessageMeta, Reading, StageContext } from '../../pipeline/core/types.js';
 import { toReadings, type ToReadingsOptions } from '../../transforms/to-readings.js';
 
 const CASES = fileURLToPath(new URL('../cases/select/', import.meta.url));

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { definePipeline, mqttSource, sparkplug, sparkplugMessages, type Reading } from '../../pipeline/index.js';
 import { testPipeline, type PipelineHarness } from '../../pipeline/testing.js';
-import type { Decoder } from '../../pipeline/types.js';
+import type { Decoder } from '../../pipeline/core/types.js';
 import { influxdb } from '../../sinks/index.js';
 import { memoryStageState, toReadings, trackSparkplugNodes, type StageState, type TrackSparkplugNodesOptions } from '../../transforms/index.js';
 

@@ -1,4 +1,4 @@
-import type { Reading } from '../../pipeline/types.js';
+import type { Reading } from '../../pipeline/core/types.js';
 import type { Enrichment, Lookup } from '../enrich-from.js';
 
 /** Options of {@link mapLookup}. */

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { ConfigError } from '../../pipeline/errors.js';
-import type { Reading } from '../../pipeline/types.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
+import type { Reading } from '../../pipeline/core/types.js';
 import type { Enrichment, Lookup } from '../enrich-from.js';
 
 /** Options of {@link redisHash}. */

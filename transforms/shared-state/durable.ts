@@ -4,7 +4,7 @@
  * is durable. The stage decides what a result means (`settle`).
  * @packageDocumentation
  */
-import type { Failure, Sink, WriteResult } from '../../pipeline/types.js';
+import type { Failure, Sink, WriteResult } from '../../pipeline/core/types.js';
 import type { OpResult, StageState, StateOp } from './types.js';
 
 /** An item of a state step: the update, plus whatever the stage needs to act on its result. */

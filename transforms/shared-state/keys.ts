@@ -2,8 +2,8 @@
  * Names in shared stage state: series keys, time keys, shards and their Redis keys.
  * @packageDocumentation
  */
-import { SeriesCache } from '../../pipeline/series-cache.js';
-import type { Reading } from '../../pipeline/types.js';
+import { SeriesCache } from '../../pipeline/core/series-cache.js';
+import type { Reading } from '../../pipeline/core/types.js';
 
 /** The series of a reading: measurement and sorted tag set as a JSON array (unambiguous, reversible). */
 export function seriesId(r: Pick<Reading, 'measurement' | 'tags'>): string {

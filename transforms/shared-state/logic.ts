@@ -1,11 +1,11 @@
 /**
  * The decisions of sequence stages (dedupe, changed, rate) on a series' recent history, the twin
- * of the same code in `lua.ts` (change both together; test/transforms/shared-state.cases.ts runs
+ * of the same code in `lua.ts` (change both together; test/support/shared-state-cases.ts runs
  * the same cases against both). Values are compared as their encodings and computed as IEEE
  * doubles in the same order of operations on both sides, so the results are bit for bit equal.
  * @packageDocumentation
  */
-import type { FieldValue } from '../../pipeline/types.js';
+import type { FieldValue } from '../../pipeline/core/types.js';
 import type { SequenceRule } from './types.js';
 
 /** One remembered reading: time key, the decision made on it, then its encoded values. */

@@ -1,6 +1,6 @@
 /**
  * Shared stage state as one Redis script, the twin of `logic.ts` and `memory.ts` (change them
- * together; test/transforms/shared-state.cases.ts runs the same cases against each). One call
+ * together; test/support/shared-state-cases.ts runs the same cases against each). One call
  * touches one shard: its keys share a hash tag, so the call runs on one Redis Cluster slot.
  *
  * KEYS: 1 due windows (zset: member `start|end|series` → close time or lease end, ms), 2 closed

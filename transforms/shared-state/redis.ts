@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
-import { ConfigError } from '../../pipeline/errors.js';
-import type { BatchPolicy } from '../../pipeline/types.js';
+import { ConfigError } from '../../pipeline/core/errors.js';
+import type { BatchPolicy } from '../../pipeline/core/types.js';
 import { shardKeys, shardOf, type ShardKeys } from './keys.js';
 import { STAGE_STATE_SCRIPT } from './lua.js';
 import type { ClaimedWindow, OpResult, StageState, StateOp } from './types.js';

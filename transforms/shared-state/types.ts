@@ -4,7 +4,7 @@
  * in Redis (single instance or Cluster); `logic.ts` and `lua.ts` are twins.
  * @packageDocumentation
  */
-import type { BatchPolicy } from '../../pipeline/types.js';
+import type { BatchPolicy } from '../../pipeline/core/types.js';
 
 /** How a sequence stage decides on a reading from the series' recent history (see `logic.ts`). */
 export type SequenceRule =

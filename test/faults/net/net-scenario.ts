@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
-import { simulateFleet } from '../../../examples/fleet-simulator.js';
+import { simulateFleet } from '../../../pipeline/cli/fleet-simulator.js';
 import type { AlertEvent } from '../../../pipeline/index.js';
 import { fleetSetup, type FleetTestSetup } from '../../support/fleet-pipeline.js';
 import { peakRssMb, waitFor } from '../../support/services.js';
