@@ -14,8 +14,6 @@ export default defineConfig({
     // Test files share those services on a 2-core box: run files one at a time.
     fileParallelism: false,
     // In CI also write a machine-readable report; .ci/run summarises it.
-    reporters: process.env.CI
-      ? ['default', ['json', { outputFile: 'test-results.json' }]]
-      : ['default'],
+    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results.json' }]] : ['default'],
   },
 });

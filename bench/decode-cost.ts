@@ -23,22 +23,39 @@ const topic = 'fleet/site-3/dev-340/telemetry';
 const meta = { topic, qos: 1 as const, retain: false, receivedAtMs: 1_700_000_000_000 };
 
 const fleet = new pb.Root().loadSync(schema('fleet.proto'), { keepCase: true }).lookupType('fleet.Telemetry');
-const spb = new pb.Root().loadSync(schema('sparkplug_b.proto'), { keepCase: true }).lookupType('org.eclipse.tahu.protobuf.Payload');
+const spb = new pb.Root()
+  .loadSync(schema('sparkplug_b.proto'), { keepCase: true })
+  .lookupType('org.eclipse.tahu.protobuf.Payload');
 /** The workload as a Sparkplug DDATA with seq `seq`: four metrics by alias, datatypes from the DBIRTH. */
-const sparkplugData = (seq: number) => spb.encode(spb.fromObject({
-  timestamp: workload.ts, seq,
-  metrics: [
-    { alias: 1, double_value: workload.temperature }, { alias: 2, double_value: workload.humidity },
-    { alias: 3, int_value: workload.battery }, { alias: 4, string_value: workload.status },
-  ],
-})).finish();
-const sparkplugBirth = spb.encode(spb.fromObject({
-  timestamp: workload.ts, seq: 0,
-  metrics: [
-    { name: 'temperature', alias: 1, datatype: 10, double_value: 0 }, { name: 'humidity', alias: 2, datatype: 10, double_value: 0 },
-    { name: 'battery', alias: 3, datatype: 5, int_value: 0 }, { name: 'status', alias: 4, datatype: 12, string_value: '' },
-  ],
-})).finish();
+const sparkplugData = (seq: number) =>
+  spb
+    .encode(
+      spb.fromObject({
+        timestamp: workload.ts,
+        seq,
+        metrics: [
+          { alias: 1, double_value: workload.temperature },
+          { alias: 2, double_value: workload.humidity },
+          { alias: 3, int_value: workload.battery },
+          { alias: 4, string_value: workload.status },
+        ],
+      }),
+    )
+    .finish();
+const sparkplugBirth = spb
+  .encode(
+    spb.fromObject({
+      timestamp: workload.ts,
+      seq: 0,
+      metrics: [
+        { name: 'temperature', alias: 1, datatype: 10, double_value: 0 },
+        { name: 'humidity', alias: 2, datatype: 10, double_value: 0 },
+        { name: 'battery', alias: 3, datatype: 5, int_value: 0 },
+        { name: 'status', alias: 4, datatype: 12, string_value: '' },
+      ],
+    }),
+  )
+  .finish();
 
 const payloads = {
   json: new TextEncoder().encode(JSON.stringify(workload)),
@@ -46,7 +63,13 @@ const payloads = {
   protobuf: fleet.encode(fleet.fromObject(workload)).finish(),
 };
 
-interface Case { name: string; bytes: number; decoder: Decoder<DecodedValue>; payload: Uint8Array; meta: typeof meta & { contentType?: string } }
+interface Case {
+  name: string;
+  bytes: number;
+  decoder: Decoder<DecodedValue>;
+  payload: Uint8Array;
+  meta: typeof meta & { contentType?: string };
+}
 
 /** A Sparkplug decoder after the DBIRTH, fed DDATA messages whose seq runs on without gaps. */
 function sparkplugCase(): Case {
@@ -55,19 +78,53 @@ function sparkplugCase(): Case {
   if (!birth.ok) throw new Error(birth.failure.reason);
   const bySeq = Array.from({ length: 256 }, (_, seq) => sparkplugData(seq));
   let seq = 0;
-  const decoder: Decoder<DecodedValue> = { format: d.format, decode: (_payload, m) => d.decode(bySeq[seq = (seq + 1) % 256]!, m) };
-  return { name: 'sparkplug DDATA (4 aliased metrics)', bytes: bySeq[1]!.length, decoder, payload: bySeq[1]!, meta: { ...meta, topic: 'spBv1.0/fleet/DDATA/site-3/dev-340' } };
+  const decoder: Decoder<DecodedValue> = {
+    format: d.format,
+    decode: (_payload, m) => d.decode(bySeq[(seq = (seq + 1) % 256)]!, m),
+  };
+  return {
+    name: 'sparkplug DDATA (4 aliased metrics)',
+    bytes: bySeq[1]!.length,
+    decoder,
+    payload: bySeq[1]!,
+    meta: { ...meta, topic: 'spBv1.0/fleet/DDATA/site-3/dev-340' },
+  };
 }
 
-const ct = byContentType({ 'application/json': json(), 'application/msgpack': msgpack(), 'application/x-protobuf': protobuf({ schema: schema('fleet.proto'), typeFromContentType: true }) }, json());
+const ct = byContentType(
+  {
+    'application/json': json(),
+    'application/msgpack': msgpack(),
+    'application/x-protobuf': protobuf({ schema: schema('fleet.proto'), typeFromContentType: true }),
+  },
+  json(),
+);
 const cases: Case[] = [
   { name: 'json', bytes: payloads.json.length, decoder: json(), payload: payloads.json, meta },
   { name: 'msgpack', bytes: payloads.msgpack.length, decoder: msgpack(), payload: payloads.msgpack, meta },
-  { name: 'protobuf (fleet.Telemetry)', bytes: payloads.protobuf.length, decoder: protobuf({ schema: schema('fleet.proto'), type: 'fleet.Telemetry' }), payload: payloads.protobuf, meta },
+  {
+    name: 'protobuf (fleet.Telemetry)',
+    bytes: payloads.protobuf.length,
+    decoder: protobuf({ schema: schema('fleet.proto'), type: 'fleet.Telemetry' }),
+    payload: payloads.protobuf,
+    meta,
+  },
   sparkplugCase(),
   { name: 'raw ("19.96")', bytes: 5, decoder: raw(), payload: new TextEncoder().encode('19.96'), meta },
-  { name: 'byContentType → msgpack', bytes: payloads.msgpack.length, decoder: ct, payload: payloads.msgpack, meta: { ...meta, contentType: 'application/msgpack' } },
-  { name: 'byContentType → protobuf (type from content type)', bytes: payloads.protobuf.length, decoder: ct, payload: payloads.protobuf, meta: { ...meta, contentType: 'application/x-protobuf; messageType=fleet.Telemetry' } },
+  {
+    name: 'byContentType → msgpack',
+    bytes: payloads.msgpack.length,
+    decoder: ct,
+    payload: payloads.msgpack,
+    meta: { ...meta, contentType: 'application/msgpack' },
+  },
+  {
+    name: 'byContentType → protobuf (type from content type)',
+    bytes: payloads.protobuf.length,
+    decoder: ct,
+    payload: payloads.protobuf,
+    meta: { ...meta, contentType: 'application/x-protobuf; messageType=fleet.Telemetry' },
+  },
 ];
 
 /** Median over rounds of the mean µs per call. */
@@ -89,7 +146,11 @@ for (const c of cases) {
   const first = c.decoder.decode(c.payload, c.meta);
   if (!first.ok) throw new Error(`${c.name}: ${first.failure.reason}`);
   const us = measure(() => c.decoder.decode(c.payload, c.meta));
-  console.log(`${c.name.padEnd(52)} ${String(c.bytes).padStart(5)} ${fmt(us)} ${Math.round(1e6 / us).toLocaleString('en').padStart(10)}`);
+  console.log(
+    `${c.name.padEnd(52)} ${String(c.bytes).padStart(5)} ${fmt(us)} ${Math.round(1e6 / us)
+      .toLocaleString('en')
+      .padStart(10)}`,
+  );
 }
 
 const ctx = { meta: { ...meta, format: 'json' }, now: () => 0 } as unknown as StageContext;
@@ -103,7 +164,11 @@ const sparkplugMapping = toReadings({ measurement: 'sparkplug', tags: ['group', 
 const spCtx = { ...ctx, meta: { ...ctx.meta, topic: 'spBv1.0/fleet/DDATA/site-3/dev-340' } } as StageContext;
 console.log('\nmapping');
 console.log(`${'toReadings (json body)'.padEnd(58)} ${fmt(measure(() => mapping.apply(decoded.value, ctx)))}`);
-console.log(`${'toReadings (protobuf body: bigint ts)'.padEnd(58)} ${fmt(measure(() => mapping.apply(decodedPb.value, ctx)))}`);
-console.log(`${'toReadings (sparkplug rows: ISO ts)'.padEnd(58)} ${fmt(measure(() => sparkplugMapping.apply(rows.value, spCtx)))}`);
+console.log(
+  `${'toReadings (protobuf body: bigint ts)'.padEnd(58)} ${fmt(measure(() => mapping.apply(decodedPb.value, ctx)))}`,
+);
+console.log(
+  `${'toReadings (sparkplug rows: ISO ts)'.padEnd(58)} ${fmt(measure(() => sparkplugMapping.apply(rows.value, spCtx)))}`,
+);
 const reading = (mapping.apply(decoded.value, ctx) as readonly unknown[])[0] as never;
 console.log(`${'parseTopic'.padEnd(58)} ${fmt(measure(() => topicTags.apply(reading, ctx)))}`);

@@ -23,22 +23,30 @@ const { values: o } = parseArgs({
     workers: { type: 'string', default: '1' },
   },
 });
-const n = Number(o.n), runs = Number(o.runs), workers = Number(o.workers);
+const n = Number(o.n),
+  runs = Number(o.runs),
+  workers = Number(o.workers);
 const mqttPort = Number(process.env.TRIBUTARY_MQTT_PORT ?? 1884);
 const influx = process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086';
-const modes = o.mode === 'both' ? (['drain', 'live'] as const) : ([o.mode as 'drain' | 'live']);
+const modes = o.mode === 'both' ? (['drain', 'live'] as const) : [o.mode as 'drain' | 'live'];
 const formats = o.formats.split(',') as FleetFormat[];
 const log = (s: string) => console.log(s);
 
-log(`Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${workers} worker(s), ${runs} run(s) per figure (medians)`);
-const drainLimits: number[] = [], brokerCpu: number[] = [], ingestLimits: number[] = [];
+log(
+  `Tributary bench: N=${n} QoS 1 messages, 1,000 devices, formats ${formats.join('/')}, ${workers} worker(s), ${runs} run(s) per figure (medians)`,
+);
+const drainLimits: number[] = [],
+  brokerCpu: number[] = [],
+  ingestLimits: number[] = [];
 const results = new Map<string, E2eResult[]>();
 const references = new Map<string, E2eResult[]>();
 for (let r = 0; r < runs; r++) {
   const drain = await brokerDrainRate(mqttPort, n, `benchlimit${process.pid}r${r}`);
   drainLimits.push(drain.rate);
   brokerCpu.push(drain.brokerUsPerMsg);
-  log(`  run ${r + 1}: broker drain to mosquitto_sub ${drain.rate} msg/s (mosquitto ${drain.brokerUsPerMsg} µs CPU/msg)`);
+  log(
+    `  run ${r + 1}: broker drain to mosquitto_sub ${drain.rate} msg/s (mosquitto ${drain.brokerUsPerMsg} µs CPU/msg)`,
+  );
   ingestLimits.push(await influxIngestRate(influx, n));
   log(`  run ${r + 1}: InfluxDB ingest (2 writers) ${ingestLimits.at(-1)} points/s`);
   for (const format of formats) {
@@ -48,9 +56,15 @@ for (let r = 0; r < runs; r++) {
       if (mode === 'drain' && r % 2 === 1) await measureReference(format, r);
       const res = await measureTributary({ mqttPort, influx, n, mode, format, workers }, r);
       results.set(`${mode} ${format}`, [...(results.get(`${mode} ${format}`) ?? []), res]);
-      log(`  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg`
-        + (mode === 'drain' ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg).map(([k, v]) => `${k} ${v}`).join(', ')} µs/msg)` : '')
-        + (res.publishRate ? ` (publisher ${res.publishRate} msg/s)` : ''));
+      log(
+        `  run ${r + 1}: tributary ${mode} ${format}: ${res.stored}/${n} points in ${res.seconds.toFixed(2)} s = ${res.rate} msg/s, peak RSS ${res.peakRssMb} MB, ${res.cpuUsPerMsg} µs CPU/msg` +
+          (mode === 'drain'
+            ? ` (meanwhile ${Object.entries(res.serviceCpuUsPerMsg)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')} µs/msg)`
+            : '') +
+          (res.publishRate ? ` (publisher ${res.publishRate} msg/s)` : ''),
+      );
       if (mode === 'drain' && r % 2 === 0) await measureReference(format, r);
     }
   }
@@ -59,19 +73,28 @@ for (let r = 0; r < runs; r++) {
 async function measureReference(format: FleetFormat, r: number): Promise<void> {
   const ref = await measureTributary({ mqttPort, influx, n, mode: 'drain', format, workers, consumer: 'reference' }, r);
   references.set(format, [...(references.get(format) ?? []), ref]);
-  log(`  run ${r + 1}: reference consumer drain ${format}: ${ref.stored}/${n} points in ${ref.seconds.toFixed(2)} s = ${ref.rate} msg/s, peak RSS ${ref.peakRssMb} MB, ${ref.cpuUsPerMsg} µs CPU/msg`);
+  log(
+    `  run ${r + 1}: reference consumer drain ${format}: ${ref.stored}/${n} points in ${ref.seconds.toFixed(2)} s = ${ref.rate} msg/s, peak RSS ${ref.peakRssMb} MB, ${ref.cpuUsPerMsg} µs CPU/msg`,
+  );
 }
 const peer = o.peer ? await measurePeer(n, runs, 'drain') : undefined;
-if (o.peer) log(peer ? `  peer (median of ${runs}): ${peer.line}` : `  peer: not measured (${PEER_SCRIPT} missing or failed)`);
+if (o.peer)
+  log(peer ? `  peer (median of ${runs}): ${peer.line}` : `  peer: not measured (${PEER_SCRIPT} missing or failed)`);
 
-const drainLimit = median(drainLimits), ingestLimit = median(ingestLimits), brokerUs = median(brokerCpu);
+const drainLimit = median(drainLimits),
+  ingestLimit = median(ingestLimits),
+  brokerUs = median(brokerCpu);
 const cores = availableParallelism();
 log('');
-log(`limit      broker drain (mosquitto_sub)  ${drainLimit} msg/s; the broker spent ${brokerUs} µs CPU per message, so even on a core of its own it delivers at most ${Math.round(1e6 / Math.max(1, brokerUs))} msg/s`);
+log(
+  `limit      broker drain (mosquitto_sub)  ${drainLimit} msg/s; the broker spent ${brokerUs} µs CPU per message, so even on a core of its own it delivers at most ${Math.round(1e6 / Math.max(1, brokerUs))} msg/s`,
+);
 log(`limit      InfluxDB ingest               ${ingestLimit} points/s`);
 if (peer) log(`peer       Node-RED drain (acks on arrival) ${peer.rate} msg/s, rss ${peer.rssMb} MB`);
 for (const [format, rs] of references) {
-  log(`reference  drain ${format.padEnd(10)} ${String(median(rs.map((x) => x.rate))).padStart(7)} msg/s (minimal consumer, PUBACK after the 204, no alerts); peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg`);
+  log(
+    `reference  drain ${format.padEnd(10)} ${String(median(rs.map((x) => x.rate))).padStart(7)} msg/s (minimal consumer, PUBACK after the 204, no alerts); peak RSS ${median(rs.map((x) => x.peakRssMb))} MB; ${median(rs.map((x) => x.cpuUsPerMsg))} µs CPU/msg`,
+  );
 }
 let lost = 0;
 for (const [key, rs] of results) {
@@ -80,24 +103,35 @@ for (const [key, rs] of results) {
   const reference = mode === 'drain' ? references.get(format) : undefined;
   lost += [...rs, ...(reference ?? [])].reduce((a, x) => a + (x.n - x.stored), 0);
   const vsPeer = peer && mode === 'drain' ? `, ${(rate / peer.rate).toFixed(2)}× Node-RED` : '';
-  const vsReference = reference ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer` : '';
+  const vsReference = reference
+    ? `, ${(rate / median(reference.map((x) => x.rate))).toFixed(2)}× the reference consumer`
+    : '';
   const publishRate = median(rs.map((x) => x.publishRate ?? 0));
   const pace = publishRate > 0 ? `, ${(rate / publishRate).toFixed(2)}× the publisher (${publishRate} msg/s)` : '';
-  const rss = median(rs.map((x) => x.peakRssMb)), cpu = median(rs.map((x) => x.cpuUsPerMsg));
+  const rss = median(rs.map((x) => x.peakRssMb)),
+    cpu = median(rs.map((x) => x.cpuUsPerMsg));
   // Peak RSS against the 150 MB target; in drain mode RSS and CPU also against the reference consumer's.
   const ofReference = (mine: number, pick: (x: E2eResult) => number) =>
-    (reference ? `${(mine / median(reference.map(pick))).toFixed(2)}× the reference's` : undefined);
+    reference ? `${(mine / median(reference.map(pick))).toFixed(2)}× the reference's` : undefined;
   const cpuVsReference = ofReference(cpu, (x) => x.cpuUsPerMsg);
   // What the services cost per message in the same drains bounds any consumer: the broker runs on
   // one thread, and all of them share the cores with the consumer.
-  const serviceUs = (name?: string) => median(rs.map((x) => Object.entries(x.serviceCpuUsPerMsg).reduce((a, [k, v]) => a + (name === undefined || k === name ? v : 0), 0)));
+  const serviceUs = (name?: string) =>
+    median(
+      rs.map((x) =>
+        Object.entries(x.serviceCpuUsPerMsg).reduce((a, [k, v]) => a + (name === undefined || k === name ? v : 0), 0),
+      ),
+    );
   const [brokerUsMeanwhile, servicesUs] = [serviceUs('mosquitto'), serviceUs()];
-  const budget = mode === 'drain' && brokerUsMeanwhile > 0
-    ? `; CPU budget: mosquitto ${brokerUsMeanwhile} µs/msg (one thread: at most ${Math.round(1e6 / brokerUsMeanwhile)} msg/s),`
-      + ` mosquitto + influxd + redis ${servicesUs} µs/msg (${cores} cores: at most ${Math.round((cores * 1e6) / servicesUs)} msg/s for a consumer that cost nothing, ${Math.round((cores * 1e6) / (servicesUs + cpu))} with Tributary's)`
-    : '';
-  log(`tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};`
-    + ` peak RSS ${rss} MB (${[`${(rss / 150).toFixed(2)}× the 150 MB target`, ofReference(rss, (x) => x.peakRssMb)].filter(Boolean).join(', ')});`
-    + ` ${cpu} µs CPU/msg${cpuVsReference ? ` (${cpuVsReference})` : ''}${budget}; stored ${rs.map((x) => x.stored).join('/')} of ${n}`);
+  const budget =
+    mode === 'drain' && brokerUsMeanwhile > 0
+      ? `; CPU budget: mosquitto ${brokerUsMeanwhile} µs/msg (one thread: at most ${Math.round(1e6 / brokerUsMeanwhile)} msg/s),` +
+        ` mosquitto + influxd + redis ${servicesUs} µs/msg (${cores} cores: at most ${Math.round((cores * 1e6) / servicesUs)} msg/s for a consumer that cost nothing, ${Math.round((cores * 1e6) / (servicesUs + cpu))} with Tributary's)`
+      : '';
+  log(
+    `tributary  ${key.padEnd(16)} ${String(rate).padStart(7)} msg/s = ${(rate / drainLimit).toFixed(2)}× broker drain, ${(rate / ingestLimit).toFixed(2)}× InfluxDB ingest${vsReference}${vsPeer}${pace};` +
+      ` peak RSS ${rss} MB (${[`${(rss / 150).toFixed(2)}× the 150 MB target`, ofReference(rss, (x) => x.peakRssMb)].filter(Boolean).join(', ')});` +
+      ` ${cpu} µs CPU/msg${cpuVsReference ? ` (${cpuVsReference})` : ''}${budget}; stored ${rs.map((x) => x.stored).join('/')} of ${n}`,
+  );
 }
 process.exit(lost === 0 ? 0 : 1);

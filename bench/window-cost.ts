@@ -11,24 +11,46 @@ import { parseArgs } from 'node:util';
 import { fleetMessage, offlineAggregates, publishFleet } from '../test/support/fleet-windows.js';
 import { countPoints, cpuSeconds, influxStatement, median, sleep, startProcess } from './lib/measure.js';
 
-const { values: o } = parseArgs({ options: { n: { type: 'string', default: '100000' }, rate: { type: 'string', default: '5000' }, runs: { type: 'string', default: '1' }, modes: { type: 'string', default: 'none,shared' } } });
+const { values: o } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100000' },
+    rate: { type: 'string', default: '5000' },
+    runs: { type: 'string', default: '1' },
+    modes: { type: 'string', default: 'none,shared' },
+  },
+});
 const N = Number(o.n);
 const MQTT = process.env.TRIBUTARY_MQTT_URL ?? 'mqtt://127.0.0.1:1884';
 const INFLUX = process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086';
 const REDIS = process.env.TRIBUTARY_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-interface Result { mode: string; rate: number; cpuUsPerMsg: number; seconds: number }
+interface Result {
+  mode: string;
+  rate: number;
+  cpuUsPerMsg: number;
+  seconds: number;
+}
 
 async function measure(mode: string, run: number): Promise<Result> {
   const name = `benchwin_${mode}_${process.pid}_${run}`;
   const prefix = `tributary-bench:${name}`;
   const env = {
-    ...process.env, TRIBUTARY_MQTT_URL: MQTT, TRIBUTARY_INFLUX_URL: INFLUX, TRIBUTARY_REDIS_URL: REDIS, TRIBUTARY_INFLUX_DATABASE: name,
-    TRIBUTARY_GROUP: name, TRIBUTARY_LOG_LEVEL: 'error', FLEET_TOPIC_ROOT: name, BENCH_WINDOW: mode, BENCH_STATE_PREFIX: prefix, DEAD_LETTER_STREAM: `${prefix}:dl`,
+    ...process.env,
+    TRIBUTARY_MQTT_URL: MQTT,
+    TRIBUTARY_INFLUX_URL: INFLUX,
+    TRIBUTARY_REDIS_URL: REDIS,
+    TRIBUTARY_INFLUX_DATABASE: name,
+    TRIBUTARY_GROUP: name,
+    TRIBUTARY_LOG_LEVEL: 'error',
+    FLEET_TOPIC_ROOT: name,
+    BENCH_WINDOW: mode,
+    BENCH_STATE_PREFIX: prefix,
+    DEAD_LETTER_STREAM: `${prefix}:dl`,
   };
   // BENCH_WORKER_NODE_ARGS: node flags for the worker, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const start = () => startProcess(process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'bench/window-pipeline.ts'], env, /ready/);
+  const start = () =>
+    startProcess(process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'bench/window-pipeline.ts'], env, /ready/);
   const worker = await start();
   await sleep(2000); // past start-up
   const rate = Number(o.rate);
@@ -45,7 +67,8 @@ async function measure(mode: string, run: number): Promise<Result> {
   const cpu0 = cpuSeconds(pid);
   const started = Date.now();
   await publishFleet(messages, rate, `${name}-pub`);
-  const acked = mode === 'none' ? async () => (await countPoints(INFLUX, name)) >= N : async () => (await inState()) >= N;
+  const acked =
+    mode === 'none' ? async () => (await countPoints(INFLUX, name)) >= N : async () => (await inState()) >= N;
   while (!(await acked())) await sleep(200);
   const seconds = (Date.now() - started) / 1000;
   if (mode !== 'none') while ((await countPoints(INFLUX, name, 'temperature_count')) < windows) await sleep(200);
@@ -56,14 +79,28 @@ async function measure(mode: string, run: number): Promise<Result> {
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
   await influxStatement(INFLUX, `DROP DATABASE "${name}"`);
-  const c = await mqtt.connectAsync(MQTT, { clientId: `${name}-0`, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+  const c = await mqtt.connectAsync(MQTT, {
+    clientId: `${name}-0`,
+    clean: true,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    properties: { sessionExpiryInterval: 0 },
+  });
   await c.endAsync();
-  return { mode, rate: Math.round(N / seconds), cpuUsPerMsg: Math.round((cpu * 1e6) / N * 10) / 10, seconds };
+  return { mode, rate: Math.round(N / seconds), cpuUsPerMsg: Math.round(((cpu * 1e6) / N) * 10) / 10, seconds };
 }
 
 const results: Result[] = [];
 for (let r = 0; r < Number(o.runs); r++) for (const mode of o.modes.split(',')) results.push(await measure(mode, r));
 for (const mode of o.modes.split(',')) {
   const rs = results.filter((x) => x.mode === mode);
-  console.log(JSON.stringify({ mode, n: N, rate: median(rs.map((x) => x.rate)), cpuUsPerMsg: median(rs.map((x) => x.cpuUsPerMsg)), runs: rs }));
+  console.log(
+    JSON.stringify({
+      mode,
+      n: N,
+      rate: median(rs.map((x) => x.rate)),
+      cpuUsPerMsg: median(rs.map((x) => x.cpuUsPerMsg)),
+      runs: rs,
+    }),
+  );
 }

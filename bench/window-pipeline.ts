@@ -13,10 +13,21 @@ const base = definePipeline({ name: 'bench-window' })
   .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
   .pipe(parseTopic(`${root}/{site}/{device}/telemetry`));
 
-const pipeline = mode === 'none' ? base : base.pipe(aggregateWindow({
-  everyMs: 10_000, allowedLatenessMs: 5_000,
-  fields: { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['min', 'last'] },
-  state: mode === 'shared' ? redisStageState({ url: env.redis.url, keyPrefix: process.env.BENCH_STATE_PREFIX }) : 'local',
-}));
+const pipeline =
+  mode === 'none'
+    ? base
+    : base.pipe(
+        aggregateWindow({
+          everyMs: 10_000,
+          allowedLatenessMs: 5_000,
+          fields: { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['min', 'last'] },
+          state:
+            mode === 'shared'
+              ? redisStageState({ url: env.redis.url, keyPrefix: process.env.BENCH_STATE_PREFIX })
+              : 'local',
+        }),
+      );
 
-export default pipeline.to(influxdb(env.influx)).deadLettersTo(redisDeadLetters({ url: env.redis.url, stream: process.env.DEAD_LETTER_STREAM }));
+export default pipeline
+  .to(influxdb(env.influx))
+  .deadLettersTo(redisDeadLetters({ url: env.redis.url, stream: process.env.DEAD_LETTER_STREAM }));

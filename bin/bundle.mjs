@@ -1,7 +1,16 @@
 // The launcher's bundle: the CLI and the pipeline file named on the command line as one ESM file,
 // built with esbuild and cached under node_modules/.cache/tributary (see bin/tributary.mjs for why).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,7 +24,16 @@ const CACHE = join(ROOT, 'node_modules', '.cache', 'tributary');
 const CLI = join(ROOT, 'pipeline', 'cli', 'main.ts');
 const PRELOADED = join(ROOT, 'pipeline', 'cli', 'preloaded.ts');
 const SCRIPT = /\.(?:[cm]?[jt]s|[jt]sx)$/;
-const LOADERS = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx' };
+const LOADERS = {
+  '.ts': 'ts',
+  '.mts': 'ts',
+  '.cts': 'ts',
+  '.tsx': 'tsx',
+  '.js': 'js',
+  '.mjs': 'js',
+  '.cjs': 'js',
+  '.jsx': 'jsx',
+};
 const CONFIG_FILES = ['package.json', 'tsconfig.json', 'jsconfig.json'];
 // Warnings after which the bundle could resolve or import something differently from the sources.
 const UNSAFE = new Set(['unsupported-dynamic-import', 'unsupported-require-call', 'empty-glob', 'import-is-undefined']);
@@ -46,7 +64,8 @@ export async function bundled(argv, debug) {
 function pipelineModules([command, ...args]) {
   if (command !== 'run' && command !== 'check') return [];
   const files = args.filter((a) => !a.startsWith('-') && SCRIPT.test(a) && isFile(a)).map((a) => resolve(a));
-  if (files.length === 0 && !args.includes('--help') && !args.includes('-h')) throw new Error(`no pipeline file among the arguments of ${command}`);
+  if (files.length === 0 && !args.includes('--help') && !args.includes('-h'))
+    throw new Error(`no pipeline file among the arguments of ${command}`);
   return [...new Set(files)].sort();
 }
 
@@ -68,10 +87,25 @@ async function build(modules, manifestPath) {
   let result;
   try {
     result = await esbuild.build({
-      stdin: { contents: `import '${ENTRY_NS}:preload';\nimport ${JSON.stringify(CLI)};\n`, resolveDir: ROOT, sourcefile: 'tributary-entry.js', loader: 'js' },
-      absWorkingDir: ROOT, outfile: join(CACHE, 'bundle.mjs'), write: false, metafile: true,
-      bundle: true, platform: 'node', format: 'esm', target: 'node20', keepNames: true,
-      sourcemap: 'external', sourcesContent: false, logLevel: 'silent', logOverride: { 'unsupported-dynamic-import': 'warning' },
+      stdin: {
+        contents: `import '${ENTRY_NS}:preload';\nimport ${JSON.stringify(CLI)};\n`,
+        resolveDir: ROOT,
+        sourcefile: 'tributary-entry.js',
+        loader: 'js',
+      },
+      absWorkingDir: ROOT,
+      outfile: join(CACHE, 'bundle.mjs'),
+      write: false,
+      metafile: true,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      keepNames: true,
+      sourcemap: 'external',
+      sourcesContent: false,
+      logLevel: 'silent',
+      logOverride: { 'unsupported-dynamic-import': 'warning' },
       define: { 'import.meta': META },
       banner: { js: `globalThis[Symbol.for(${JSON.stringify(STARTED.description)})] = true;` },
       plugins: [entryPlugin(modules), sourcesPlugin(stamps), packagesPlugin()],
@@ -80,8 +114,11 @@ async function build(modules, manifestPath) {
     await esbuild.stop(); // its service process would otherwise live as long as the worker
   }
   // preloaded.ts imports a file URL when nothing was preloaded: that one needs no bundling.
-  const unsafe = result.warnings.filter((w) => UNSAFE.has(w.id) && !(w.location && resolve(ROOT, w.location.file) === PRELOADED));
-  if (unsafe.length > 0) throw new Error(unsafe.map((w) => `${w.location?.file ?? ''}:${w.location?.line ?? ''}: ${w.text}`).join('; '));
+  const unsafe = result.warnings.filter(
+    (w) => UNSAFE.has(w.id) && !(w.location && resolve(ROOT, w.location.file) === PRELOADED),
+  );
+  if (unsafe.length > 0)
+    throw new Error(unsafe.map((w) => `${w.location?.file ?? ''}:${w.location?.line ?? ''}: ${w.text}`).join('; '));
 
   const js = result.outputFiles.find((f) => f.path.endsWith('.mjs')).text;
   const map = result.outputFiles.find((f) => f.path.endsWith('.map')).text;
@@ -104,8 +141,12 @@ function entryPlugin(modules) {
     setup(b) {
       b.onResolve({ filter: new RegExp(`^${ENTRY_NS}:preload$`) }, () => ({ path: 'preload', namespace: ENTRY_NS }));
       b.onLoad({ filter: /.*/, namespace: ENTRY_NS }, () => ({
-        resolveDir: ROOT, loader: 'js',
-        contents: [`import { preload } from ${JSON.stringify(PRELOADED)};`, ...modules.map((m) => `preload(${JSON.stringify(m)}, () => import(${JSON.stringify(m)}));`)].join('\n'),
+        resolveDir: ROOT,
+        loader: 'js',
+        contents: [
+          `import { preload } from ${JSON.stringify(PRELOADED)};`,
+          ...modules.map((m) => `preload(${JSON.stringify(m)}, () => import(${JSON.stringify(m)}));`),
+        ].join('\n'),
       }));
     },
   };
@@ -154,7 +195,14 @@ function packagesPlugin() {
         const fromSource = packageDir(name, resolveDir);
         if (fromSource === undefined || fromSource === root) return undefined; // esbuild resolves it (tsconfig paths) or fails
         const fromBundle = packageDir(name, CACHE);
-        if (fromSource !== fromBundle) return { errors: [{ text: `${path} imported by ${importer} is ${fromSource}, but ${fromBundle ?? 'not found'} from ${CACHE}` }] };
+        if (fromSource !== fromBundle)
+          return {
+            errors: [
+              {
+                text: `${path} imported by ${importer} is ${fromSource}, but ${fromBundle ?? 'not found'} from ${CACHE}`,
+              },
+            ],
+          };
         return { path, external: true };
       });
     },

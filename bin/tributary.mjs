@@ -17,7 +17,10 @@ import { bundled, STARTED } from './bundle.mjs';
 // one collected at 1.5× its live size peaked at 137–146 MB and drained as fast as any setting
 // tried (1.25×: 131 MB but ~5 % slower; 2×: 157 MB). Set at run time, a young generation can grow
 // but not shrink below Node's 16 MB (peak ~150 MB), hence the first line.
-for (const [flag, value] of [['--max-semi-space-size', 8], ['--heap-growing-percent', 50]]) {
+for (const [flag, value] of [
+  ['--max-semi-space-size', 8],
+  ['--heap-growing-percent', 50],
+]) {
   const given = process.execArgv.some((a) => a.startsWith(flag)) || (process.env.NODE_OPTIONS ?? '').includes(flag);
   if (!given) setFlagsFromString(`${flag}=${value}`);
 }

@@ -9,10 +9,16 @@ import { startAlertWorker, type AlertHandler } from '../sinks/alert-queue/worker
 
 /** One line for a person: `[CRITICAL] overheating FIRING on device=dev-340,site=site-3: 31.2 (since 12:00:01)`. */
 export function pagerText(e: AlertEvent): string {
-  const where = Object.entries(e.tags).map(([k, v]) => `${k}=${v}`).join(',') || e.measurement;
+  const where =
+    Object.entries(e.tags)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || e.measurement;
   const what = e.state === 'firing' ? (e.repeat ? 'STILL FIRING' : 'FIRING') : 'RESOLVED';
   const value = e.value === null ? '' : `: ${String(e.value)}`;
-  const since = e.state === 'firing' ? ` (since ${e.startsAt.slice(11, 19)})` : ` (${e.startsAt.slice(11, 19)}–${(e.endsAt ?? '').slice(11, 19)})`;
+  const since =
+    e.state === 'firing'
+      ? ` (since ${e.startsAt.slice(11, 19)})`
+      : ` (${e.startsAt.slice(11, 19)}–${(e.endsAt ?? '').slice(11, 19)})`;
   return `[${e.severity.toUpperCase()}] ${e.ruleId} ${what} on ${where}${value}${since}`;
 }
 
@@ -23,7 +29,9 @@ export function pagerText(e: AlertEvent): string {
  * @example
  * startAlertWorker({ url, queue: 'alerts', handlers: [pagerHandler({ send: async (text) => console.log(text) })] })
  */
-export function pagerHandler(options: { readonly send: (text: string, event: AlertEvent, jobId: string) => Promise<void> }): AlertHandler {
+export function pagerHandler(options: {
+  readonly send: (text: string, event: AlertEvent, jobId: string) => Promise<void>;
+}): AlertHandler {
   return {
     name: 'pager',
     async handle(event, { jobId }) {
@@ -37,8 +45,18 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const env = workerEnv();
   const log = createLogger();
   const worker = await startAlertWorker({
-    url: env.redis.url, queue: process.env.ALERT_QUEUE ?? 'alerts', concurrency: 4, limiter: { max: 20, duration: 1000 },
-    handlers: [logHandler(log), pagerHandler({ send: async (text) => { console.log(text); } })],
+    url: env.redis.url,
+    queue: process.env.ALERT_QUEUE ?? 'alerts',
+    concurrency: 4,
+    limiter: { max: 20, duration: 1000 },
+    handlers: [
+      logHandler(log),
+      pagerHandler({
+        send: async (text) => {
+          console.log(text);
+        },
+      }),
+    ],
   });
   console.log('alert handler running; Ctrl-C to stop');
   const stop = () => void worker.close().then(() => process.exit(0));

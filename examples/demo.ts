@@ -25,7 +25,13 @@ async function startWorker(index: number): Promise<Runtime> {
   process.env.TRIBUTARY_WORKER_INDEX = String(index);
   const mod = (await import(`./fleet.ts?worker=${index}`)) as typeof import('./fleet.js');
   const def = mod.default;
-  const runtime = new Runtime({ source: def.source, stages: def.stages, sinks: def.sinks, deadLetters: def.deadLetters!, log });
+  const runtime = new Runtime({
+    source: def.source,
+    stages: def.stages,
+    sinks: def.sinks,
+    deadLetters: def.deadLetters!,
+    log,
+  });
   await runtime.start();
   return runtime;
 }
@@ -49,7 +55,13 @@ async function resetAlerts(): Promise<void> {
 const clientIds = Array.from({ length: WORKERS }, (_, i) => `${env.mqtt.group}-${i}`);
 async function discardSessions(): Promise<void> {
   for (const clientId of clientIds) {
-    const c = await mqtt.connectAsync(env.mqtt.url, { clientId, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+    const c = await mqtt.connectAsync(env.mqtt.url, {
+      clientId,
+      clean: true,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      properties: { sessionExpiryInterval: 0 },
+    });
     await c.endAsync();
   }
 }
@@ -62,19 +74,31 @@ const written = () => sum((r) => r.stats.delivered.get('influxdb') ?? 0);
 const tty = process.stdout.isTTY === true;
 let last = { t: Date.now(), received: 0, written: 0 };
 const ticker = setInterval(() => {
-  const now = Date.now(), dt = (now - last.t) / 1000, received = sum((r) => r.stats.received), w = written();
-  const line = `[${Math.round((now - startedAt) / 1000)}s] received ${received} (${Math.round((received - last.received) / dt)}/s)`
-    + `  written ${w} (${Math.round((w - last.written) / dt)}/s)  unacked ${sum((r) => r.stats.unsettled)}`
-    + `  dead letters ${sum((r) => r.stats.deadLettered)}`;
+  const now = Date.now(),
+    dt = (now - last.t) / 1000,
+    received = sum((r) => r.stats.received),
+    w = written();
+  const line =
+    `[${Math.round((now - startedAt) / 1000)}s] received ${received} (${Math.round((received - last.received) / dt)}/s)` +
+    `  written ${w} (${Math.round((w - last.written) / dt)}/s)  unacked ${sum((r) => r.stats.unsettled)}` +
+    `  dead letters ${sum((r) => r.stats.deadLettered)}`;
   last = { t: now, received, written: w };
   process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
 }, 1000);
 
-console.log(`Tributary demo: ${WORKERS} workers in share group "${env.mqtt.group}", 1,000 devices, ${RATE} msg/s for ${DURATION_S} s → InfluxDB database "${env.influx.database}"`);
+console.log(
+  `Tributary demo: ${WORKERS} workers in share group "${env.mqtt.group}", 1,000 devices, ${RATE} msg/s for ${DURATION_S} s → InfluxDB database "${env.influx.database}"`,
+);
 // Three devices overheat for the middle of the run (alerts fire, then resolve); two run low on battery.
 const sent = await simulateFleet({
-  url: env.mqtt.url, messages: RATE * DURATION_S, ratePerS: RATE, malformedShare: 0.001, seed: Date.now() % 1000,
-  hotDevices: [17, 342, 808], hotDuring: [0.2, 0.6], lowBatteryDevices: [123, 654],
+  url: env.mqtt.url,
+  messages: RATE * DURATION_S,
+  ratePerS: RATE,
+  malformedShare: 0.001,
+  seed: Date.now() % 1000,
+  hotDevices: [17, 342, 808],
+  hotDuring: [0.2, 0.6],
+  lowBatteryDevices: [123, 654],
 });
 const drained = await Promise.all(workers.map((w) => w.stop(15_000)));
 await discardSessions();
@@ -83,24 +107,45 @@ if (tty) process.stdout.write('\n');
 
 const q = async (query: string) => {
   const url = `${env.influx.url}/query?${new URLSearchParams({ db: env.influx.database ?? '', q: query })}`;
-  return (await (await fetch(url)).json()) as { results: Array<{ series?: Array<{ tags?: Record<string, string>; values: unknown[][] }> }> };
+  return (await (await fetch(url)).json()) as {
+    results: Array<{ series?: Array<{ tags?: Record<string, string>; values: unknown[][] }> }>;
+  };
 };
 const since = `time >= ${startedAt}ms`;
 const perSite = await q(`SELECT count(temperature) FROM telemetry WHERE ${since} GROUP BY site`);
-const stored = (perSite.results[0]?.series ?? []).map((s) => ({ site: s.tags?.site ?? '?', points: Number(s.values[0]?.[1]) }));
+const stored = (perSite.results[0]?.series ?? []).map((s) => ({
+  site: s.tags?.site ?? '?',
+  points: Number(s.values[0]?.[1]),
+}));
 const total = stored.reduce((a, s) => a + s.points, 0);
 const redis = new Redis(env.redis.url);
-const letters = (await listDeadLetters(redis, 'tributary:dead-letters', 100_000)).filter((l) => l.letter.receivedAtMs >= startedAt);
+const letters = (await listDeadLetters(redis, 'tributary:dead-letters', 100_000)).filter(
+  (l) => l.letter.receivedAtMs >= startedAt,
+);
 const alerts = await summarizeAlerts(redis, alertQueueName, { sinceMs: startedAt });
 redis.disconnect();
 
-console.log(`\nPublished ${sent.published} messages (${sent.malformed} malformed on purpose) in ${(sent.elapsedMs / 1000).toFixed(1)} s.`);
+console.log(
+  `\nPublished ${sent.published} messages (${sent.malformed} malformed on purpose) in ${(sent.elapsedMs / 1000).toFixed(1)} s.`,
+);
 console.log(`Read back from InfluxDB: ${total} points in "${env.influx.database}".telemetry since the demo started:`);
-for (const s of stored.sort((a, b) => a.site.localeCompare(b.site, undefined, { numeric: true }))) console.log(`  ${s.site.padEnd(8)} ${s.points}`);
-console.log(`Dead letters (Redis stream tributary:dead-letters): ${letters.length}${letters[0] ? `, e.g. ${letters[0].letter.code}: ${letters[0].letter.reason}` : ''}`);
-const perRule = (c: { byRule: Readonly<Record<string, number>> }) => Object.entries(c.byRule).map(([r, n]) => `${r} ${n}`).join(', ') || 'none';
-console.log(`Alerts (BullMQ queue "${alertQueueName}"): fired ${alerts.fired.total} (${perRule(alerts.fired)}), resolved ${alerts.resolved.total} (${perRule(alerts.resolved)}), still firing ${alerts.stillFiring.length}`);
+for (const s of stored.sort((a, b) => a.site.localeCompare(b.site, undefined, { numeric: true })))
+  console.log(`  ${s.site.padEnd(8)} ${s.points}`);
+console.log(
+  `Dead letters (Redis stream tributary:dead-letters): ${letters.length}${letters[0] ? `, e.g. ${letters[0].letter.code}: ${letters[0].letter.reason}` : ''}`,
+);
+const perRule = (c: { byRule: Readonly<Record<string, number>> }) =>
+  Object.entries(c.byRule)
+    .map(([r, n]) => `${r} ${n}`)
+    .join(', ') || 'none';
+console.log(
+  `Alerts (BullMQ queue "${alertQueueName}"): fired ${alerts.fired.total} (${perRule(alerts.fired)}), resolved ${alerts.resolved.total} (${perRule(alerts.resolved)}), still firing ${alerts.stillFiring.length}`,
+);
 for (const name of alerts.stillFiring.slice(0, 5)) console.log(`  still firing: ${name}`);
 const ok = drained.every(Boolean) && total + letters.length === sent.published;
-console.log(ok ? 'Every message is accounted for: stored as a point or kept as a dead letter.' : `MISMATCH: ${sent.published} published, ${total} stored, ${letters.length} dead letters`);
+console.log(
+  ok
+    ? 'Every message is accounted for: stored as a point or kept as a dead letter.'
+    : `MISMATCH: ${sent.published} published, ${total} stored, ${letters.length} dead letters`,
+);
 process.exit(ok ? 0 : 1);

@@ -10,17 +10,26 @@ import { addTags, measurementFromTopic, parseTopic, toReadings } from '../transf
 const env = workerEnv();
 
 export default definePipeline({ name: 'home' })
-  .from(mqttSource({ ...env.mqtt, subscribe: [
-    { topic: 'tele/+/SENSOR', decode: json() }, // Tasmota: {"Time":"2024-05-01T12:00:00","DS18B20":{"Id":"01144A0CB2AA","Temperature":21.5}}
-    { topic: 'sensor/+/+', decode: raw() },     // 23.5 on sensor/001/temperature
-  ] }))
-  .branch('tele/+/SENSOR', (tasmota) => tasmota
-    .pipe(toReadings({ measurement: 'tasmota', time: ['Time'], tags: ['DS18B20_Id'] }))
-    .pipe(parseTopic('tele/{device}/SENSOR')))
-  .branch('sensor/+/+', (sensors) => sensors
-    .pipe(toReadings({ measurement: 'sensor' }))  // a bare value becomes the field `value`
-    .pipe(measurementFromTopic('sensor/{sensor}/{measurement}')))
-  .join()                                         // both branches produce readings
+  .from(
+    mqttSource({
+      ...env.mqtt,
+      subscribe: [
+        { topic: 'tele/+/SENSOR', decode: json() }, // Tasmota: {"Time":"2024-05-01T12:00:00","DS18B20":{"Id":"01144A0CB2AA","Temperature":21.5}}
+        { topic: 'sensor/+/+', decode: raw() }, // 23.5 on sensor/001/temperature
+      ],
+    }),
+  )
+  .branch('tele/+/SENSOR', (tasmota) =>
+    tasmota
+      .pipe(toReadings({ measurement: 'tasmota', time: ['Time'], tags: ['DS18B20_Id'] }))
+      .pipe(parseTopic('tele/{device}/SENSOR')),
+  )
+  .branch('sensor/+/+', (sensors) =>
+    sensors
+      .pipe(toReadings({ measurement: 'sensor' })) // a bare value becomes the field `value`
+      .pipe(measurementFromTopic('sensor/{sensor}/{measurement}')),
+  )
+  .join() // both branches produce readings
   .pipe(addTags({ site: 'home' }))
   .to(influxdb(env.influx))
   .deadLettersTo(redisDeadLetters({ url: env.redis.url }));

@@ -83,7 +83,10 @@ export const DEFAULT_TEST_CLOCK_MS = Date.UTC(2024, 0, 1);
  * const { readings, lines, deadLetters } = await t.push('fleet/site-1/dev-1/telemetry', '{"temperature":21.5}');
  * await t.close();
  */
-export async function testPipeline(definition: PipelineDefinition, options: TestPipelineOptions = {}): Promise<PipelineHarness> {
+export async function testPipeline(
+  definition: PipelineDefinition,
+  options: TestPipelineOptions = {},
+): Promise<PipelineHarness> {
   const clock = new FakeClock(options.clock ?? DEFAULT_TEST_CLOCK_MS);
   const route = decoderFor(definition.source, options.decode);
   const timeoutMs = options.timeoutMs ?? 5000;
@@ -99,25 +102,44 @@ export async function testPipeline(definition: PipelineDefinition, options: Test
     if (typeof testable !== 'function') return capture(sink, (w) => writes.push(w));
     const double = testable.call(sink, { clock: () => clock.now() });
     doubles.push(double);
-    return capture(double, (w) => writes.push(w), (batch) => double.write(batch));
+    return capture(
+      double,
+      (w) => writes.push(w),
+      (batch) => double.write(batch),
+    );
   });
-  const deadLetterSink = capture<DeadLetter>({
-    name: 'dead-letters', accepts: (x): x is DeadLetter => true, encode: (l) => `${l.code}: ${l.reason}`,
-  } as Sink<DeadLetter>, (w) => letters.push(w.item as DeadLetter));
+  const deadLetterSink = capture<DeadLetter>(
+    {
+      name: 'dead-letters',
+      accepts: (x): x is DeadLetter => true,
+      encode: (l) => `${l.code}: ${l.reason}`,
+    } as Sink<DeadLetter>,
+    (w) => letters.push(w.item as DeadLetter),
+  );
   let handler: MessageHandler | undefined;
   const source: Source<unknown> = {
-    name: 'memory', window: 65_535,
-    open: async (h) => { handler = h; },
-    stopIntake: async () => {}, close: async () => {},
+    name: 'memory',
+    window: 65_535,
+    open: async (h) => {
+      handler = h;
+    },
+    stopIntake: async () => {},
+    close: async () => {},
   };
   const runtime = new Runtime({
-    source, sinks, deadLetters: deadLetterSink, log: options.log ?? silentLogger,
-    stages: definition.stages.map((s) => instrument(s, clock, tracker)), clock: () => clock.now(),
+    source,
+    sinks,
+    deadLetters: deadLetterSink,
+    log: options.log ?? silentLogger,
+    stages: definition.stages.map((s) => instrument(s, clock, tracker)),
+    clock: () => clock.now(),
     retry: { initialDelayMs: 1, maxDelayMs: 5, giveUpAfterMs: 1000 },
   });
   await runtime.start();
 
-  const collectProduced = () => { for (const d of doubles) produced.push(...d.takeProduced()); };
+  const collectProduced = () => {
+    for (const d of doubles) produced.push(...d.takeProduced());
+  };
   /** Waits until `done()` or until nothing is in flight (the rest is held by a stage). */
   const quiesce = async (done: () => boolean, what: string) => {
     const until = Date.now() + timeoutMs;
@@ -127,7 +149,10 @@ export async function testPipeline(definition: PipelineDefinition, options: Test
       if (done()) return;
       idleRounds = tracker.pending === 0 ? idleRounds + 1 : 0;
       if (idleRounds >= 3) return;
-      if (Date.now() > until) throw new Error(`testPipeline: ${what} did not finish within ${timeoutMs} ms (${tracker.pending} async stage call(s) pending)`);
+      if (Date.now() > until)
+        throw new Error(
+          `testPipeline: ${what} did not finish within ${timeoutMs} ms (${tracker.pending} async stage call(s) pending)`,
+        );
     }
   };
   const cursor = () => ({ w: writes.length, l: letters.length, p: produced.length });
@@ -143,41 +168,64 @@ export async function testPipeline(definition: PipelineDefinition, options: Test
   };
 
   const harness: PipelineHarness = {
-    push: (topic, payload, properties = {}) => serial(async () => {
-      const c = cursor();
-      let settled = false;
-      handler!({
-        topic, payload: typeof payload === 'string' ? new TextEncoder().encode(payload) : payload,
-        qos: properties.qos ?? 1, retain: properties.retain ?? false, receivedAtMs: clock.now(), decoder: route(topic),
-        contentType: properties.contentType, userProperties: properties.userProperties,
-        settle: () => { settled = true; },
-      });
-      await quiesce(() => settled, `push(${topic})`);
-      return { ...since(c), settled };
-    }),
-    advance: (ms) => serial(async () => {
-      if (!(ms >= 0)) throw new Error(`advance: expected ms ≥ 0, got ${ms}`);
-      const c = cursor();
-      const target = clock.now() + ms;
-      for (let t = clock.nextDue(target); t; t = clock.nextDue(target)) {
-        clock.fire(t);
+    push: (topic, payload, properties = {}) =>
+      serial(async () => {
+        const c = cursor();
+        let settled = false;
+        handler!({
+          topic,
+          payload: typeof payload === 'string' ? new TextEncoder().encode(payload) : payload,
+          qos: properties.qos ?? 1,
+          retain: properties.retain ?? false,
+          receivedAtMs: clock.now(),
+          decoder: route(topic),
+          contentType: properties.contentType,
+          userProperties: properties.userProperties,
+          settle: () => {
+            settled = true;
+          },
+        });
+        await quiesce(() => settled, `push(${topic})`);
+        return { ...since(c), settled };
+      }),
+    advance: (ms) =>
+      serial(async () => {
+        if (!(ms >= 0)) throw new Error(`advance: expected ms ≥ 0, got ${ms}`);
+        const c = cursor();
+        const target = clock.now() + ms;
+        for (let t = clock.nextDue(target); t; t = clock.nextDue(target)) {
+          clock.fire(t);
+          await quiesce(() => false, `advance(${ms})`);
+        }
+        clock.set(target);
         await quiesce(() => false, `advance(${ms})`);
-      }
-      clock.set(target);
-      await quiesce(() => false, `advance(${ms})`);
-      return since(c);
-    }),
+        return since(c);
+      }),
     now: () => clock.now(),
     stats: runtime.stats,
-    close: () => serial(async () => { await runtime.stop(0); }),
-    get readings() { return harness_().readings; },
-    get lines() { return harness_().lines; },
-    get alerts() { return harness_().alerts; },
-    get deadLetters() { return harness_().deadLetters; },
-    get other() { return harness_().other; },
-    get writes() { return harness_().writes; },
+    close: () =>
+      serial(async () => {
+        await runtime.stop(0);
+      }),
+    get readings() {
+      return harness_().readings;
+    },
+    get lines() {
+      return harness_().lines;
+    },
+    get alerts() {
+      return harness_().alerts;
+    },
+    get deadLetters() {
+      return harness_().deadLetters;
+    },
+    get other() {
+      return harness_().other;
+    },
+    get writes() {
+      return harness_().writes;
+    },
   };
   const harness_ = () => since({ w: 0, l: 0, p: 0 });
   return harness;
 }
-

@@ -12,12 +12,17 @@ export interface AddTagsOptions {
  * @example
  * addTags({ region: 'eu-west', env: 'prod' })
  */
-export function addTags(tags: Readonly<Record<string, string>>, options: AddTagsOptions = {}): Transform<Reading, Reading> {
+export function addTags(
+  tags: Readonly<Record<string, string>>,
+  options: AddTagsOptions = {},
+): Transform<Reading, Reading> {
   for (const [k, v] of Object.entries(tags)) {
-    if (!k || typeof v !== 'string' || !v) throw new ConfigError(`addTags ${k || '(empty key)'}`, 'a non-empty tag key and string value', v);
+    if (!k || typeof v !== 'string' || !v)
+      throw new ConfigError(`addTags ${k || '(empty key)'}`, 'a non-empty tag key and string value', v);
   }
   const replace = (options.onConflict ?? 'keep') === 'replace';
-  if (!replace && options.onConflict !== undefined && options.onConflict !== 'keep') throw new ConfigError('addTags onConflict', "'keep' or 'replace'", options.onConflict);
+  if (!replace && options.onConflict !== undefined && options.onConflict !== 'keep')
+    throw new ConfigError('addTags onConflict', "'keep' or 'replace'", options.onConflict);
   const fixed = { ...tags };
   return {
     name: 'addTags',

@@ -17,7 +17,11 @@ import type { ClaimedWindow, StageState } from './shared-state/types.js';
 type Plan = ReadonlyArray<{ readonly field: string; readonly fns: readonly AggregateFn[] }>;
 
 /** The shared-state variant of {@link aggregateWindow}; `options` are validated by the caller. */
-export function aggregateWindowShared(options: AggregateWindowOptions, state: StageState, plan: Plan): AggregateWindowTransform {
+export function aggregateWindowShared(
+  options: AggregateWindowOptions,
+  state: StageState,
+  plan: Plan,
+): AggregateWindowTransform {
   const { everyMs } = options;
   const latenessMs = options.allowedLatenessMs ?? 0;
   const onLate = options.onLate ?? 'drop';
@@ -39,16 +43,29 @@ export function aggregateWindowShared(options: AggregateWindowOptions, state: St
   let outstanding = 0;
   const written: string[] = [];
 
-  const sink = stateSink<StateItem>(name, state, namespace, () => clock.now(), (_items, results) => {
-    const rejected: Array<{ index: number; failure: { code: string; reason: string } }> = [];
-    results.forEach((r, index) => {
-      if (r === 'dup') count('duplicate');
-      if (r !== 'late') return;
-      count('late');
-      if (onLate === 'reject') rejected.push({ index, failure: { code: 'late_reading', reason: `reading is late: its ${everyMs} ms window of this series was already written` } });
-    });
-    return rejected;
-  });
+  const sink = stateSink<StateItem>(
+    name,
+    state,
+    namespace,
+    () => clock.now(),
+    (_items, results) => {
+      const rejected: Array<{ index: number; failure: { code: string; reason: string } }> = [];
+      results.forEach((r, index) => {
+        if (r === 'dup') count('duplicate');
+        if (r !== 'late') return;
+        count('late');
+        if (onLate === 'reject')
+          rejected.push({
+            index,
+            failure: {
+              code: 'late_reading',
+              reason: `reading is late: its ${everyMs} ms window of this series was already written`,
+            },
+          });
+      });
+      return rejected;
+    },
+  );
 
   const aggregateOf = (w: ClaimedWindow): Reading | undefined => {
     const { startMs, series } = parseWindowMember(w.member);
@@ -58,14 +75,20 @@ export function aggregateWindowShared(options: AggregateWindowOptions, state: St
     for (const [t, data] of points) {
       const fields = decodeFields(data, plan);
       const timeNs = BigInt(t);
-      plan.forEach(({ field }, i) => { const v = fields[field]; if (v !== undefined) accs[i]!.add(v, timeNs); });
+      plan.forEach(({ field }, i) => {
+        const v = fields[field];
+        if (v !== undefined) accs[i]!.add(v, timeNs);
+      });
     }
     const fields: Record<string, FieldValue> = {};
     let any = false;
     plan.forEach(({ field, fns }, i) => {
       for (const fn of fns) {
         const v = accs[i]!.result(fn);
-        if (v !== undefined && (fn !== 'count' || v !== 0n)) { fields[`${field}_${fn}`] = v; any = true; }
+        if (v !== undefined && (fn !== 'count' || v !== 0n)) {
+          fields[`${field}_${fn}`] = v;
+          any = true;
+        }
       }
     });
     if (!any) return undefined;
@@ -95,10 +118,16 @@ export function aggregateWindowShared(options: AggregateWindowOptions, state: St
     }
     for (const w of windows) {
       const aggregate = aggregateOf(w);
-      if (!aggregate) { written.push(w.member); continue; }
+      if (!aggregate) {
+        written.push(w.member);
+        continue;
+      }
       outstanding++;
       emitted++;
-      emitter!.emitDetached!([aggregate], `${name}:${namespace}`, () => { outstanding--; written.push(w.member); });
+      emitter!.emitDetached!([aggregate], `${name}:${namespace}`, () => {
+        outstanding--;
+        written.push(w.member);
+      });
     }
   };
 
@@ -116,7 +145,9 @@ export function aggregateWindowShared(options: AggregateWindowOptions, state: St
     dropped,
     openWindows: 0,
     flushedEarly: 0,
-    get emitted() { return emitted; },
+    get emitted() {
+      return emitted;
+    },
     apply(reading, ctx): StageOutput<Reading> {
       if (!step) throw new Error('aggregateWindow: apply before open()');
       if (!plan.some(({ field }) => reading.fields[field] !== undefined)) {
@@ -129,11 +160,27 @@ export function aggregateWindowShared(options: AggregateWindowOptions, state: St
       const closeAtMs = Math.min(Math.max(endMs, now), now + everyMs) + latenessMs;
       const data = encodeFields(reading.fields, plan);
       if (data.length > 1 << 20) return reject('reading too large for shared window state (1 MiB)', 'too_large');
-      step.add({ op: { kind: 'window', series: seriesId(reading), startMs, endMs, closeAtMs, t: timeKey(reading.timeNs), data } }, ctx.retain());
+      step.add(
+        {
+          op: {
+            kind: 'window',
+            series: seriesId(reading),
+            startMs,
+            endMs,
+            closeAtMs,
+            t: timeKey(reading.timeNs),
+            data,
+          },
+        },
+        ctx.retain(),
+      );
       return [];
     },
     async open(emit) {
-      if (!emit.durable || !emit.emitDetached) throw new Error('aggregateWindow with shared state needs the Tributary runtime (Emitter.durable, Emitter.emitDetached)');
+      if (!emit.durable || !emit.emitDetached)
+        throw new Error(
+          'aggregateWindow with shared state needs the Tributary runtime (Emitter.durable, Emitter.emitDetached)',
+        );
       emitter = emit;
       clock = options.clock ?? (emit as Emitter<Reading> & { clock?: TimerClock }).clock ?? systemClock;
       await state.open();
@@ -164,7 +211,10 @@ function encodeFields(fields: Readonly<Record<string, FieldValue>>, plan: Plan):
   }
   if (plain) return out;
   const json: Record<string, string> = {};
-  for (const { field } of plan) { const v = fields[field]; if (v !== undefined) json[field] = encodeValue(v); }
+  for (const { field } of plan) {
+    const v = fields[field];
+    if (v !== undefined) json[field] = encodeValue(v);
+  }
   return JSON.stringify(json);
 }
 
@@ -177,10 +227,17 @@ function decodeFields(data: string, plan: Plan): Record<string, FieldValue> {
     if (e === '') continue;
     const rest = e.slice(1);
     switch (e[0]) {
-      case 'n': out[k] = Number(rest); break;
-      case 'i': out[k] = BigInt(rest); break;
-      case 'b': out[k] = rest === '1'; break;
-      default: out[k] = rest;
+      case 'n':
+        out[k] = Number(rest);
+        break;
+      case 'i':
+        out[k] = BigInt(rest);
+        break;
+      case 'b':
+        out[k] = rest === '1';
+        break;
+      default:
+        out[k] = rest;
     }
   }
   return out;

@@ -63,7 +63,8 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
   const onLate = options.onLate ?? 'drop';
   validate(options, latenessMs, maxSeries);
   const plan = Object.entries(options.fields).map(([field, fns]) => ({ field, fns: [...new Set(fns)] }));
-  if (options.state !== undefined && options.state !== 'local') return aggregateWindowShared(options, options.state, plan);
+  if (options.state !== undefined && options.state !== 'local')
+    return aggregateWindowShared(options, options.state, plan);
   const rename = options.measurement;
   const windows = new Map<string, Win>();
   const closedThrough = new Map<string, number>();
@@ -118,16 +119,25 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
     const accs = plan.map(() => new FieldAccumulator());
     let prev: bigint | undefined;
     for (const p of points) {
-      if (p.t === prev) { count('duplicate'); continue; }
+      if (p.t === prev) {
+        count('duplicate');
+        continue;
+      }
       prev = p.t;
-      plan.forEach(({ field }, i) => { const v = p.fields[field]; if (v !== undefined) accs[i]!.add(v, p.t); });
+      plan.forEach(({ field }, i) => {
+        const v = p.fields[field];
+        if (v !== undefined) accs[i]!.add(v, p.t);
+      });
     }
     const fields: Record<string, FieldValue> = {};
     let any = false;
     plan.forEach(({ field, fns }, i) => {
       for (const fn of fns) {
         const v = accs[i]!.result(fn);
-        if (v !== undefined && (fn !== 'count' || v !== 0n)) { fields[`${field}_${fn}`] = v; any = true; }
+        if (v !== undefined && (fn !== 'count' || v !== 0n)) {
+          fields[`${field}_${fn}`] = v;
+          any = true;
+        }
       }
     });
     if (!any) return undefined;
@@ -138,15 +148,26 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
 
   const lateReading = (r: Reading): StageOutput<Reading> => {
     count('late');
-    return onLate === 'drop' ? [] : reject(`reading at ${r.timeNs} ns is late: its ${everyMs} ms window of this series was already written`, 'late_reading');
+    return onLate === 'drop'
+      ? []
+      : reject(
+          `reading at ${r.timeNs} ns is late: its ${everyMs} ms window of this series was already written`,
+          'late_reading',
+        );
   };
 
   return {
     name: 'aggregateWindow',
     dropped,
-    get openWindows() { return windows.size; },
-    get flushedEarly() { return flushedEarly; },
-    get emitted() { return emitted; },
+    get openWindows() {
+      return windows.size;
+    },
+    get flushedEarly() {
+      return flushedEarly;
+    },
+    get emitted() {
+      return emitted;
+    },
     apply(reading, ctx): StageOutput<Reading> {
       if (!emitter) throw new Error('aggregateWindow: apply before open()');
       if (!plan.some(({ field }) => reading.fields[field] !== undefined)) {
@@ -160,7 +181,8 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
       let w = windows.get(key);
       if (!w) {
         if (windows.size >= maxSeries) {
-          if (onTooMany === 'reject') return reject(`more than ${maxSeries} windows open (maxSeries)`, 'too_many_series');
+          if (onTooMany === 'reject')
+            return reject(`more than ${maxSeries} windows open (maxSeries)`, 'too_many_series');
           close(windows.values().next().value!);
           flushedEarly++;
           if ((closedThrough.get(series) ?? -Infinity) > startMs) return lateReading(reading);
@@ -189,21 +211,40 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
 }
 
 function validate(o: AggregateWindowOptions, latenessMs: number, maxSeries: number): void {
-  if (!Number.isInteger(o.everyMs) || o.everyMs < 1) throw new ConfigError('aggregateWindow everyMs', 'an integer number of ms ≥ 1', o.everyMs);
-  if (!(latenessMs >= 0) || !Number.isFinite(latenessMs)) throw new ConfigError('aggregateWindow allowedLatenessMs', 'a number of ms ≥ 0', latenessMs);
-  if (!Number.isInteger(maxSeries) || maxSeries < 1) throw new ConfigError('aggregateWindow maxSeries', 'an integer ≥ 1', maxSeries);
-  if (o.onTooManySeries !== undefined && !['flush-oldest', 'reject'].includes(o.onTooManySeries)) throw new ConfigError('aggregateWindow onTooManySeries', "'flush-oldest' or 'reject'", o.onTooManySeries);
-  if (o.onLate !== undefined && !['drop', 'reject'].includes(o.onLate)) throw new ConfigError('aggregateWindow onLate', "'drop' or 'reject'", o.onLate);
-  if (o.state !== undefined && o.state !== 'local' && typeof (o.state as Partial<StageState>).apply !== 'function') throw new ConfigError('aggregateWindow state', "'local' or a stage state (redisStageState, memoryStageState)", o.state);
-  if (o.id !== undefined && !/^[A-Za-z0-9_.:-]{1,100}$/.test(o.id)) throw new ConfigError('aggregateWindow id', 'letters, digits, _ . : - (1–100)', o.id);
+  if (!Number.isInteger(o.everyMs) || o.everyMs < 1)
+    throw new ConfigError('aggregateWindow everyMs', 'an integer number of ms ≥ 1', o.everyMs);
+  if (!(latenessMs >= 0) || !Number.isFinite(latenessMs))
+    throw new ConfigError('aggregateWindow allowedLatenessMs', 'a number of ms ≥ 0', latenessMs);
+  if (!Number.isInteger(maxSeries) || maxSeries < 1)
+    throw new ConfigError('aggregateWindow maxSeries', 'an integer ≥ 1', maxSeries);
+  if (o.onTooManySeries !== undefined && !['flush-oldest', 'reject'].includes(o.onTooManySeries))
+    throw new ConfigError('aggregateWindow onTooManySeries', "'flush-oldest' or 'reject'", o.onTooManySeries);
+  if (o.onLate !== undefined && !['drop', 'reject'].includes(o.onLate))
+    throw new ConfigError('aggregateWindow onLate', "'drop' or 'reject'", o.onLate);
+  if (o.state !== undefined && o.state !== 'local' && typeof (o.state as Partial<StageState>).apply !== 'function')
+    throw new ConfigError(
+      'aggregateWindow state',
+      "'local' or a stage state (redisStageState, memoryStageState)",
+      o.state,
+    );
+  if (o.id !== undefined && !/^[A-Za-z0-9_.:-]{1,100}$/.test(o.id))
+    throw new ConfigError('aggregateWindow id', 'letters, digits, _ . : - (1–100)', o.id);
   for (const key of ['leaseMs', 'tickMs'] as const) {
     const v = o[key];
-    if (v !== undefined && !(Number.isFinite(v) && v >= 1)) throw new ConfigError(`aggregateWindow ${key}`, 'a number of ms ≥ 1', v);
+    if (v !== undefined && !(Number.isFinite(v) && v >= 1))
+      throw new ConfigError(`aggregateWindow ${key}`, 'a number of ms ≥ 1', v);
   }
   const entries = Object.entries(o.fields ?? {});
-  if (entries.length === 0) throw new ConfigError('aggregateWindow fields', 'at least one field with its aggregates, e.g. { temperature: [\'mean\'] }');
+  if (entries.length === 0)
+    throw new ConfigError(
+      'aggregateWindow fields',
+      "at least one field with its aggregates, e.g. { temperature: ['mean'] }",
+    );
   for (const [field, fns] of entries) {
-    if (!Array.isArray(fns) || fns.length === 0) throw new ConfigError(`aggregateWindow fields.${field}`, `a list of ${AGGREGATE_FNS.join(', ')}`, fns);
-    for (const fn of fns) if (!AGGREGATE_FNS.includes(fn)) throw new ConfigError(`aggregateWindow fields.${field}`, `aggregates among ${AGGREGATE_FNS.join(', ')}`, fn);
+    if (!Array.isArray(fns) || fns.length === 0)
+      throw new ConfigError(`aggregateWindow fields.${field}`, `a list of ${AGGREGATE_FNS.join(', ')}`, fns);
+    for (const fn of fns)
+      if (!AGGREGATE_FNS.includes(fn))
+        throw new ConfigError(`aggregateWindow fields.${field}`, `aggregates among ${AGGREGATE_FNS.join(', ')}`, fn);
   }
 }

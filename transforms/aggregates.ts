@@ -53,13 +53,24 @@ export class FieldAccumulator {
   /** The aggregate `fn`, or `undefined` when it has no value (no numeric value for `mean`...). */
   result(fn: AggregateFn): FieldValue | undefined {
     switch (fn) {
-      case 'count': return BigInt(this.count);
-      case 'first': return this.first;
-      case 'last': return this.last;
-      case 'min': return this.min;
-      case 'max': return this.max;
-      case 'sum': return this.numeric === 0 ? undefined : this.allBig ? this.sumBig : this.sum;
-      case 'mean': return this.numeric === 0 ? undefined : this.allBig ? Number(this.sumBig) / this.numeric : this.sum / this.numeric;
+      case 'count':
+        return BigInt(this.count);
+      case 'first':
+        return this.first;
+      case 'last':
+        return this.last;
+      case 'min':
+        return this.min;
+      case 'max':
+        return this.max;
+      case 'sum':
+        return this.numeric === 0 ? undefined : this.allBig ? this.sumBig : this.sum;
+      case 'mean':
+        return this.numeric === 0
+          ? undefined
+          : this.allBig
+            ? Number(this.sumBig) / this.numeric
+            : this.sum / this.numeric;
     }
   }
 }

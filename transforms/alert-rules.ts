@@ -49,7 +49,10 @@ export function below(field: string, t: Hysteresis): AlertCondition {
  * @example
  * predicate('status', (status) => status === 'alarm')
  */
-export function predicate(field: string, test: (value: FieldValue, reading: Reading) => boolean | undefined): AlertCondition {
+export function predicate(
+  field: string,
+  test: (value: FieldValue, reading: Reading) => boolean | undefined,
+): AlertCondition {
   if (!field) throw new ConfigError('predicate field', 'a non-empty field name', field);
   if (typeof test !== 'function') throw new ConfigError('predicate test', 'a function');
   return { kind: 'predicate', field, test };
@@ -75,12 +78,16 @@ export function rateOfChange(field: string, t: RateOptions): AlertCondition {
  * absent({ afterMs: 30_000 })
  */
 export function absent(options: { readonly afterMs: number; readonly field?: string }): AlertCondition {
-  if (!Number.isFinite(options.afterMs) || options.afterMs <= 0) throw new ConfigError('absent afterMs', 'a positive number of ms', options.afterMs);
-  return options.field === undefined ? { kind: 'absent', afterMs: options.afterMs } : { kind: 'absent', afterMs: options.afterMs, field: options.field };
+  if (!Number.isFinite(options.afterMs) || options.afterMs <= 0)
+    throw new ConfigError('absent afterMs', 'a positive number of ms', options.afterMs);
+  return options.field === undefined
+    ? { kind: 'absent', afterMs: options.afterMs }
+    : { kind: 'absent', afterMs: options.afterMs, field: options.field };
 }
 
 function check(field: string, fire: number, clear: number, ordered: boolean, message: string): void {
   if (!field) throw new ConfigError('alert condition field', 'a non-empty field name', field);
-  if (!Number.isFinite(fire) || !Number.isFinite(clear)) throw new ConfigError(`alert condition on ${field} fire and clear`, 'finite numbers', { fire, clear });
+  if (!Number.isFinite(fire) || !Number.isFinite(clear))
+    throw new ConfigError(`alert condition on ${field} fire and clear`, 'finite numbers', { fire, clear });
   if (!ordered) throw new ConfigError(`alert condition on ${field}`, message, { fire, clear });
 }

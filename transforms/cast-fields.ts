@@ -37,13 +37,18 @@ const INTEGER = /^[+-]?\d+$/;
  * @example
  * castFields({ temperature: 'number', battery: 'integer', online: 'boolean' }, { onError: 'drop-field' })
  */
-export function castFields(types: Readonly<Record<string, FieldType>>, options: CastFieldsOptions = {}): CastFieldsTransform {
+export function castFields(
+  types: Readonly<Record<string, FieldType>>,
+  options: CastFieldsOptions = {},
+): CastFieldsTransform {
   const entries = Object.entries(types);
   for (const [field, type] of entries) {
-    if (!['number', 'integer', 'boolean', 'string'].includes(type)) throw new ConfigError(`castFields ${field}`, 'number, integer, boolean or string', type);
+    if (!['number', 'integer', 'boolean', 'string'].includes(type))
+      throw new ConfigError(`castFields ${field}`, 'number, integer, boolean or string', type);
   }
   const onError = options.onError ?? 'reject';
-  if (onError !== 'reject' && onError !== 'drop-field') throw new ConfigError('castFields onError', "'reject' or 'drop-field'", onError);
+  if (onError !== 'reject' && onError !== 'drop-field')
+    throw new ConfigError('castFields onError', "'reject' or 'drop-field'", onError);
   const round = Math[options.rounding ?? 'round'];
   const droppedFields = new Map<string, number>();
 

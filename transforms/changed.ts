@@ -11,5 +11,11 @@ export type ChangedOptions = SequenceStageOptions;
  * changed({ fields: ['status'] })
  */
 export function changed(options: ChangedOptions): SequenceTransform {
-  return sequenceStage('changed', options, { mode: 'changed' }, (r, result) => (result === 'e' ? r : undefined), () => 'unchanged');
+  return sequenceStage(
+    'changed',
+    options,
+    { mode: 'changed' },
+    (r, result) => (result === 'e' ? r : undefined),
+    () => 'unchanged',
+  );
 }

@@ -19,11 +19,19 @@ export interface DedupeOptions extends SequenceStageOptions {
  */
 export function dedupe(options: DedupeOptions): SequenceTransform {
   const withinMs = options.withinMs ?? -1;
-  if (options.withinMs !== undefined && !(Number.isFinite(withinMs) && withinMs >= 0)) throw new ConfigError('dedupe withinMs', 'a number of ms ≥ 0', options.withinMs);
+  if (options.withinMs !== undefined && !(Number.isFinite(withinMs) && withinMs >= 0))
+    throw new ConfigError('dedupe withinMs', 'a number of ms ≥ 0', options.withinMs);
   for (const [field, band] of Object.entries(options.deadband ?? {})) {
-    if (!options.fields?.includes(field)) throw new ConfigError(`dedupe deadband.${field}`, 'a field listed in fields', field);
+    if (!options.fields?.includes(field))
+      throw new ConfigError(`dedupe deadband.${field}`, 'a field listed in fields', field);
     if (!(Number.isFinite(band) && band >= 0)) throw new ConfigError(`dedupe deadband.${field}`, 'a number ≥ 0', band);
   }
   const deadband = (options.fields ?? []).map((f) => options.deadband?.[f] ?? -1);
-  return sequenceStage('dedupe', options, { mode: 'dedupe', withinMs, deadband }, (r, result) => (result === 'e' ? r : undefined), () => 'duplicate');
+  return sequenceStage(
+    'dedupe',
+    options,
+    { mode: 'dedupe', withinMs, deadband },
+    (r, result) => (result === 'e' ? r : undefined),
+    () => 'duplicate',
+  );
 }

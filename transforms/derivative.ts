@@ -31,12 +31,24 @@ export function rate(options: DerivativeOptions): SequenceTransform {
 
 function build(name: 'derivative' | 'rate', options: DerivativeOptions, counter: boolean): SequenceTransform {
   const unitMs = options.unitMs ?? 1000;
-  if (!(Number.isFinite(unitMs) && unitMs > 0)) throw new ConfigError(`${name} unitMs`, 'a number of ms > 0', options.unitMs);
+  if (!(Number.isFinite(unitMs) && unitMs > 0))
+    throw new ConfigError(`${name} unitMs`, 'a number of ms > 0', options.unitMs);
   const names = (options.fields ?? []).map((f) => `${f}_${name}`);
-  return sequenceStage(name, options, { mode: 'rate', perNs: unitMs * 1e6, counter }, (r: Reading, result) => {
-    if (!result.startsWith('r')) return undefined;
-    const fields: Record<string, FieldValue> = {};
-    result.slice(1).split(',').forEach((v, j) => { if (v !== '') fields[names[j]!] = Number(v); });
-    return { measurement: r.measurement, tags: r.tags, fields, timeNs: r.timeNs };
-  }, () => 'first');
+  return sequenceStage(
+    name,
+    options,
+    { mode: 'rate', perNs: unitMs * 1e6, counter },
+    (r: Reading, result) => {
+      if (!result.startsWith('r')) return undefined;
+      const fields: Record<string, FieldValue> = {};
+      result
+        .slice(1)
+        .split(',')
+        .forEach((v, j) => {
+          if (v !== '') fields[names[j]!] = Number(v);
+        });
+      return { measurement: r.measurement, tags: r.tags, fields, timeNs: r.timeNs };
+    },
+    () => 'first',
+  );
 }

@@ -33,13 +33,18 @@ export interface DroppingTransform extends Transform<Reading, Reading> {
  * @example
  * dropOutliers({ temperature: { min: -40, max: 85 }, humidity: { min: 0, max: 100 } })
  */
-export function dropOutliers(ranges: Readonly<Record<string, FieldRange>>, options: DropOutliersOptions = {}): DroppingTransform {
+export function dropOutliers(
+  ranges: Readonly<Record<string, FieldRange>>,
+  options: DropOutliersOptions = {},
+): DroppingTransform {
   const action = options.action ?? 'drop';
-  if (!['drop', 'drop-field', 'reject'].includes(action)) throw new ConfigError('dropOutliers action', "'drop', 'drop-field' or 'reject'", action);
+  if (!['drop', 'drop-field', 'reject'].includes(action))
+    throw new ConfigError('dropOutliers action', "'drop', 'drop-field' or 'reject'", action);
   const checks = Object.entries(ranges).map(([field, r]) => {
     const min = r.min ?? -Infinity;
     const max = r.max ?? Infinity;
-    if (Number.isNaN(min) || Number.isNaN(max) || min > max) throw new ConfigError(`dropOutliers ${field}`, 'a range with min ≤ max', r);
+    if (Number.isNaN(min) || Number.isNaN(max) || min > max)
+      throw new ConfigError(`dropOutliers ${field}`, 'a range with min ≤ max', r);
     return { field, min, max, below: `${field}:below_min`, above: `${field}:above_max` };
   });
   const dropped = new Map<string, number>();
@@ -56,7 +61,8 @@ export function dropOutliers(ranges: Readonly<Record<string, FieldRange>>, optio
         const reason = v < c.min ? c.below : v > c.max ? c.above : undefined;
         if (reason === undefined) continue;
         count(reason);
-        if (action === 'reject') return reject(`field "${c.field}" = ${v} is outside [${c.min}, ${c.max}]`, 'out_of_range');
+        if (action === 'reject')
+          return reject(`field "${c.field}" = ${v} is outside [${c.min}, ${c.max}]`, 'out_of_range');
         if (action === 'drop') return [];
         fields ??= { ...reading.fields };
         delete fields[c.field];

@@ -41,7 +41,10 @@ export function dropStale(options: DropStaleOptions): DroppingTransform {
       if (reason === undefined) return [reading];
       dropped.set(reason, (dropped.get(reason) ?? 0) + 1);
       if (action === 'drop') return [];
-      const what = reason === 'stale' ? `${ageMs} ms old (maxAgeMs ${maxAgeMs})` : `${-ageMs} ms in the future (maxFutureMs ${maxFutureMs})`;
+      const what =
+        reason === 'stale'
+          ? `${ageMs} ms old (maxAgeMs ${maxAgeMs})`
+          : `${-ageMs} ms in the future (maxFutureMs ${maxFutureMs})`;
       return reject(`reading is ${what}`, 'stale_reading');
     },
   };

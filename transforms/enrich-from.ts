@@ -66,7 +66,8 @@ interface Entry {
   readonly expiresAt: number;
 }
 
-const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> =>
+  typeof (v as { then?: unknown } | null)?.then === 'function';
 
 /**
  * Adds tags (or fields) looked up per device, through a TTL cache of bounded size (LRU) with
@@ -81,8 +82,10 @@ export function enrichFrom(lookup: Lookup, options: EnrichFromOptions = {}): Enr
   const ttlMs = options.ttlMs ?? 60_000;
   const maxEntries = options.maxEntries ?? 10_000;
   if (!(ttlMs >= 0)) throw new ConfigError('enrichFrom ttlMs', 'a number of ms ≥ 0', ttlMs);
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new ConfigError('enrichFrom maxEntries', 'an integer ≥ 1', maxEntries);
-  if (typeof lookup?.key !== 'function' || typeof lookup.load !== 'function') throw new ConfigError('enrichFrom lookup', 'an object with key(reading) and load(key)');
+  if (!Number.isInteger(maxEntries) || maxEntries < 1)
+    throw new ConfigError('enrichFrom maxEntries', 'an integer ≥ 1', maxEntries);
+  if (typeof lookup?.key !== 'function' || typeof lookup.load !== 'function')
+    throw new ConfigError('enrichFrom lookup', 'an object with key(reading) and load(key)');
   const name = lookup.name ?? 'lookup';
   const intoFields = options.into === 'fields';
   const replace = options.onConflict === 'replace';
@@ -100,10 +103,14 @@ export function enrichFrom(lookup: Lookup, options: EnrichFromOptions = {}): Enr
 
   const enrich = (reading: Reading, key: string, value: Enrichment | undefined): StageOutput<Reading> => {
     if (value === undefined || Object.keys(value).length === 0) {
-      return onMissing === 'reject' ? reject(`${name}: no entry for key ${JSON.stringify(key)}`, 'lookup_missing') : [reading];
+      return onMissing === 'reject'
+        ? reject(`${name}: no entry for key ${JSON.stringify(key)}`, 'lookup_missing')
+        : [reading];
     }
     if (intoFields) {
-      const fields: Record<string, FieldValue> = replace ? { ...reading.fields, ...value } : { ...value, ...reading.fields };
+      const fields: Record<string, FieldValue> = replace
+        ? { ...reading.fields, ...value }
+        : { ...value, ...reading.fields };
       return [{ ...reading, fields }];
     }
     return [{ ...reading, tags: replace ? { ...reading.tags, ...value } : { ...value, ...reading.tags } }];
@@ -111,7 +118,10 @@ export function enrichFrom(lookup: Lookup, options: EnrichFromOptions = {}): Enr
 
   const failed = (reading: Reading, key: string, error: unknown): StageOutput<Reading> => {
     if (onError === 'pass') return [reading];
-    return reject(`${name}: lookup of ${JSON.stringify(key)} failed: ${error instanceof Error ? error.message : String(error)}`, 'lookup_failed');
+    return reject(
+      `${name}: lookup of ${JSON.stringify(key)} failed: ${error instanceof Error ? error.message : String(error)}`,
+      'lookup_failed',
+    );
   };
 
   /** One load per key at a time; its result is cached when it succeeds. */
@@ -131,8 +141,16 @@ export function enrichFrom(lookup: Lookup, options: EnrichFromOptions = {}): Enr
       return result;
     }
     const shared = result.then(
-      (value) => { loading.delete(key); store(key, value, now()); return value; },
-      (error: unknown) => { loading.delete(key); stats.failures++; throw error; },
+      (value) => {
+        loading.delete(key);
+        store(key, value, now());
+        return value;
+      },
+      (error: unknown) => {
+        loading.delete(key);
+        stats.failures++;
+        throw error;
+      },
     );
     loading.set(key, shared);
     return shared;
@@ -141,7 +159,9 @@ export function enrichFrom(lookup: Lookup, options: EnrichFromOptions = {}): Enr
   return {
     name: `enrichFrom(${name})`,
     stats,
-    get cached() { return cache.size; },
+    get cached() {
+      return cache.size;
+    },
     apply(reading, ctx): StageOutput<Reading> | Promise<StageOutput<Reading>> {
       const key = lookup.key(reading);
       if (key === undefined) return [reading];
@@ -160,7 +180,10 @@ export function enrichFrom(lookup: Lookup, options: EnrichFromOptions = {}): Enr
       }
       stats.misses++;
       if (!isPromise(loaded)) return enrich(reading, key, loaded);
-      return loaded.then((value) => enrich(reading, key, value), (error: unknown) => failed(reading, key, error));
+      return loaded.then(
+        (value) => enrich(reading, key, value),
+        (error: unknown) => failed(reading, key, error),
+      );
     },
     async open() {
       await lookup.open?.();

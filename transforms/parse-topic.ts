@@ -38,7 +38,10 @@ export function parseTopic(pattern: string, options: ParseTopicOptions = {}): Tr
     name: 'parseTopic',
     apply(reading, ctx): StageOutput<Reading> {
       const tags = tagsOf(ctx.meta.topic);
-      if (!tags) return onMismatch === 'reject' ? reject(`topic ${ctx.meta.topic} does not match ${pattern}`, 'topic_mismatch') : [reading];
+      if (!tags)
+        return onMismatch === 'reject'
+          ? reject(`topic ${ctx.meta.topic} does not match ${pattern}`, 'topic_mismatch')
+          : [reading];
       return [{ ...reading, tags: { ...reading.tags, ...tags } }];
     },
   };

@@ -37,7 +37,8 @@ export function renameFields(options: RenameFieldsOptions): Transform<Reading, R
   const toFields = toMap(options.tagsToFields ?? {}, 'renameFields tagsToFields');
   const dropFields = new Set(options.dropFields ?? []);
   const dropTags = new Set(options.dropTags ?? []);
-  if (options.measurement !== undefined && !options.measurement) throw new ConfigError('renameFields measurement', 'a non-empty name');
+  if (options.measurement !== undefined && !options.measurement)
+    throw new ConfigError('renameFields measurement', 'a non-empty name');
 
   return {
     name: 'renameFields',
@@ -66,7 +67,8 @@ export function renameFields(options: RenameFieldsOptions): Transform<Reading, R
       }
       for (const [k, v] of mappedTags) tags[k] = v;
       for (const [k, v] of mappedFields) fields[k] = v;
-      for (const _ in fields) return [{ measurement: options.measurement ?? reading.measurement, tags, fields, timeNs: reading.timeNs }];
+      for (const _ in fields)
+        return [{ measurement: options.measurement ?? reading.measurement, tags, fields, timeNs: reading.timeNs }];
       return reject('no field left after renameFields', 'mapping_error');
     },
   };

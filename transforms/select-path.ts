@@ -18,11 +18,15 @@ export interface CompiledPath {
   readonly steps: readonly Step[];
 }
 
-const ROOTS = [['$topic', 'topic'], ['$userProperties', 'userProperties']] as const;
+const ROOTS = [
+  ['$topic', 'topic'],
+  ['$userProperties', 'userProperties'],
+] as const;
 
 /** Parses a path; a malformed one throws a {@link ConfigError} naming `option`. */
 export function compilePath(path: Path, option: string): CompiledPath {
-  if (typeof path !== 'string' || path.trim() === '') throw new ConfigError(option, 'a path such as "sensors.0.temp" or "$topic.1"', path);
+  if (typeof path !== 'string' || path.trim() === '')
+    throw new ConfigError(option, 'a path such as "sensors.0.temp" or "$topic.1"', path);
   const bad = (why: string) => new ConfigError(option, `a path such as "sensors.0.temp" or "$topic.1" (${why})`, path);
   let root: CompiledPath['root'] = 'payload';
   let i = 0;
@@ -64,8 +68,10 @@ export function compilePath(path: Path, option: string): CompiledPath {
       throw bad(`unexpected "${path[i]}" at ${i}`);
     }
   }
-  if (root === 'topic' && (steps.length > 1 || (steps.length === 1 && typeof steps[0] !== 'number'))) throw bad('$topic takes at most one level index');
-  if (root === 'userProperties' && (steps.length === 0 || typeof steps[0] !== 'string' || steps.length > 2)) throw bad('$userProperties needs a property name');
+  if (root === 'topic' && (steps.length > 1 || (steps.length === 1 && typeof steps[0] !== 'number')))
+    throw bad('$topic takes at most one level index');
+  if (root === 'userProperties' && (steps.length === 0 || typeof steps[0] !== 'string' || steps.length > 2))
+    throw bad('$userProperties needs a property name');
   return { path, root, steps };
 }
 
@@ -74,7 +80,11 @@ function step(name: string): Step {
 }
 
 /** The value at `path` in this message, or `undefined` when the message has nothing there. */
-export function valueAt(p: CompiledPath, body: DecodedValue, meta: Pick<MessageMeta, 'topic' | 'userProperties'>): DecodedValue | undefined {
+export function valueAt(
+  p: CompiledPath,
+  body: DecodedValue,
+  meta: Pick<MessageMeta, 'topic' | 'userProperties'>,
+): DecodedValue | undefined {
   let value: DecodedValue | readonly string[] | undefined;
   let steps = p.steps;
   if (p.root === 'topic') {
@@ -87,7 +97,8 @@ export function valueAt(p: CompiledPath, body: DecodedValue, meta: Pick<MessageM
     value = body;
   }
   for (const s of steps) {
-    if (value === null || value === undefined || typeof value !== 'object' || value instanceof Uint8Array) return undefined;
+    if (value === null || value === undefined || typeof value !== 'object' || value instanceof Uint8Array)
+      return undefined;
     if (Array.isArray(value)) {
       const list = value as readonly DecodedValue[];
       value = typeof s === 'number' ? list[s < 0 ? list.length + s : s] : undefined;
@@ -108,5 +119,7 @@ export function jsonText(v: DecodedValue): string {
   if (v instanceof Uint8Array) return JSON.stringify(Buffer.from(v).toString('base64'));
   if (Array.isArray(v)) return `[${(v as readonly DecodedValue[]).map(jsonText).join(',')}]`;
   const obj = v as { readonly [k: string]: DecodedValue };
-  return `{${Object.keys(obj).map((k) => `${JSON.stringify(k)}:${jsonText(obj[k]!)}`).join(',')}}`;
+  return `{${Object.keys(obj)
+    .map((k) => `${JSON.stringify(k)}:${jsonText(obj[k]!)}`)
+    .join(',')}}`;
 }

@@ -62,19 +62,25 @@ export function sequenceStage(
   let step: DurableStep<Item> | undefined;
   let now: () => number = Date.now;
 
-  const sink = stateSink<Item>(name, state, namespace, () => now(), (items, results) => {
-    items.forEach((item, i) => {
-      const r = results[i]!;
-      const out = r === 'o' ? undefined : output(item.reading, r);
-      if (out) {
-        emitter!.emit([out], [item.keep]);
-      } else {
-        count(r === 'o' ? 'out_of_order' : dropReason(r));
-        item.keep.release();
-      }
-    });
-    return [];
-  });
+  const sink = stateSink<Item>(
+    name,
+    state,
+    namespace,
+    () => now(),
+    (items, results) => {
+      items.forEach((item, i) => {
+        const r = results[i]!;
+        const out = r === 'o' ? undefined : output(item.reading, r);
+        if (out) {
+          emitter!.emit([out], [item.keep]);
+        } else {
+          count(r === 'o' ? 'out_of_order' : dropReason(r));
+          item.keep.release();
+        }
+      });
+      return [];
+    },
+  );
 
   return {
     name,
@@ -87,7 +93,14 @@ export function sequenceStage(
         return rule.mode === 'rate' ? [] : [reading];
       }
       now = ctx.now;
-      const op: StateOp = { kind: 'sequence', series: seriesId(reading), t: timeKey(reading.timeNs), rule, history, values };
+      const op: StateOp = {
+        kind: 'sequence',
+        series: seriesId(reading),
+        t: timeKey(reading.timeNs),
+        rule,
+        history,
+        values,
+      };
       step.add({ op, reading, keep: ctx.retain() }, ctx.retain());
       return [];
     },
@@ -107,7 +120,10 @@ function validate(name: string, o: SequenceStageOptions): void {
   if (!Array.isArray(o.fields) || o.fields.length === 0 || o.fields.some((f) => typeof f !== 'string' || f === '')) {
     throw new ConfigError(`${name} fields`, 'a non-empty list of field names', o.fields);
   }
-  if (o.history !== undefined && !(Number.isInteger(o.history) && o.history >= 1 && o.history <= 1000)) throw new ConfigError(`${name} history`, 'an integer from 1 to 1000', o.history);
-  if (o.id !== undefined && !/^[A-Za-z0-9_.:-]{1,100}$/.test(o.id)) throw new ConfigError(`${name} id`, 'letters, digits, _ . : - (1–100)', o.id);
-  if (o.state !== undefined && typeof (o.state as Partial<StageState>).apply !== 'function') throw new ConfigError(`${name} state`, 'a stage state (redisStageState, memoryStageState)', o.state);
+  if (o.history !== undefined && !(Number.isInteger(o.history) && o.history >= 1 && o.history <= 1000))
+    throw new ConfigError(`${name} history`, 'an integer from 1 to 1000', o.history);
+  if (o.id !== undefined && !/^[A-Za-z0-9_.:-]{1,100}$/.test(o.id))
+    throw new ConfigError(`${name} id`, 'letters, digits, _ . : - (1–100)', o.id);
+  if (o.state !== undefined && typeof (o.state as Partial<StageState>).apply !== 'function')
+    throw new ConfigError(`${name} state`, 'a stage state (redisStageState, memoryStageState)', o.state);
 }

@@ -114,14 +114,18 @@ export function toReadings(options: ToReadingsOptions): Transform<DecodedValue, 
         else addField(fields, name, v, integers);
         continue;
       }
-      const scalar = v instanceof Uint8Array ? Buffer.from(v).toString('base64') : nested ? jsonText(v) : (v as FieldValue);
+      const scalar =
+        v instanceof Uint8Array ? Buffer.from(v).toString('base64') : nested ? jsonText(v) : (v as FieldValue);
       const cast = convert(scalar, type, Math.trunc);
-      if (cast === undefined) return `field "${name}" ("${p.path}"): cannot convert ${JSON.stringify(String(scalar))} to ${type}`;
+      if (cast === undefined)
+        return `field "${name}" ("${p.path}"): cannot convert ${JSON.stringify(String(scalar))} to ${type}`;
       fields[name] = cast;
     }
     const m = s.measurement && valueAt(s.measurement, body, meta);
-    const measurement = m !== undefined && m !== null && typeof m !== 'object' && String(m) !== '' ? String(m) : options.measurement;
-    for (const _ in fields) return { measurement, tags, fields, timeNs: timeNs ?? BigInt(meta.receivedAtMs) * 1_000_000n };
+    const measurement =
+      m !== undefined && m !== null && typeof m !== 'object' && String(m) !== '' ? String(m) : options.measurement;
+    for (const _ in fields)
+      return { measurement, tags, fields, timeNs: timeNs ?? BigInt(meta.receivedAtMs) * 1_000_000n };
     return 'payload has no fields to write';
   };
 
@@ -157,7 +161,8 @@ export function toReadings(options: ToReadingsOptions): Transform<DecodedValue, 
       });
       if (timeError !== undefined) return timeError;
     }
-    for (const _ in fields) return { measurement: options.measurement, tags, fields, timeNs: timeNs ?? BigInt(receivedAtMs) * 1_000_000n };
+    for (const _ in fields)
+      return { measurement: options.measurement, tags, fields, timeNs: timeNs ?? BigInt(receivedAtMs) * 1_000_000n };
     return 'payload has no fields to write';
   };
 
@@ -191,14 +196,19 @@ function compileSelection(s: Selection, timeKeys: readonly string[]): CompiledSe
   const times = s.time === undefined ? undefined : typeof s.time === 'string' ? [s.time] : s.time;
   const fields = Object.entries(s.fields ?? {}).map(([name, f]) => {
     const { path, type } = typeof f === 'string' ? { path: f, type: undefined } : f;
-    if (type !== undefined && !FIELD_TYPES.includes(type)) throw new ConfigError(`toReadings select.fields.${name}.type`, FIELD_TYPES.join(', '), type);
+    if (type !== undefined && !FIELD_TYPES.includes(type))
+      throw new ConfigError(`toReadings select.fields.${name}.type`, FIELD_TYPES.join(', '), type);
     return [name, compilePath(path, `toReadings select.fields.${name}`), type] as const;
   });
   if (fields.length === 0) throw new ConfigError('toReadings select.fields', 'at least one field');
   return {
     measurement: s.measurement === undefined ? undefined : compilePath(s.measurement, 'toReadings select.measurement'),
-    time: times ? times.map((t, i) => compilePath(t, `toReadings select.time[${i}]`)) : timeKeys.map((key) => ({ path: key, root: 'payload', steps: [key] })),
-    tags: Object.entries(s.tags ?? {}).map(([name, path]) => [name, compilePath(path, `toReadings select.tags.${name}`)] as const),
+    time: times
+      ? times.map((t, i) => compilePath(t, `toReadings select.time[${i}]`))
+      : timeKeys.map((key) => ({ path: key, root: 'payload', steps: [key] })),
+    tags: Object.entries(s.tags ?? {}).map(
+      ([name, path]) => [name, compilePath(path, `toReadings select.tags.${name}`)] as const,
+    ),
     fields,
   };
 }
@@ -209,15 +219,24 @@ function splitItem(item: DecodedValue, key: string, valueField: string): readonl
   const { [key]: list, ...rest } = item as { readonly [k: string]: DecodedValue };
   if (!Array.isArray(list)) return [item];
   return (list as readonly DecodedValue[]).map((el) =>
-    el !== null && typeof el === 'object' && !Array.isArray(el) && !(el instanceof Uint8Array) ? { ...rest, ...el } : { ...rest, [valueField]: el });
+    el !== null && typeof el === 'object' && !Array.isArray(el) && !(el instanceof Uint8Array)
+      ? { ...rest, ...el }
+      : { ...rest, [valueField]: el },
+  );
 }
 
-function flatten(obj: { readonly [k: string]: DecodedValue }, prefix: string, sep: string, emit: (key: string, v: DecodedValue) => void): void {
+function flatten(
+  obj: { readonly [k: string]: DecodedValue },
+  prefix: string,
+  sep: string,
+  emit: (key: string, v: DecodedValue) => void,
+): void {
   for (const k in obj) {
     const v = obj[k]!;
     const key = prefix ? prefix + sep + k : k;
     if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
-      if (Array.isArray(v)) (v as readonly DecodedValue[]).forEach((item, i) => emitNested(item, key + sep + i, sep, emit));
+      if (Array.isArray(v))
+        (v as readonly DecodedValue[]).forEach((item, i) => emitNested(item, key + sep + i, sep, emit));
       else flatten(v as { readonly [k: string]: DecodedValue }, key, sep, emit);
     } else {
       emit(key, v);
@@ -230,7 +249,12 @@ function emitNested(v: DecodedValue, key: string, sep: string, emit: (key: strin
   else emit(key, v);
 }
 
-function addField(fields: Record<string, FieldValue>, key: string, v: DecodedValue, integers: ReadonlySet<string>): void {
+function addField(
+  fields: Record<string, FieldValue>,
+  key: string,
+  v: DecodedValue,
+  integers: ReadonlySet<string>,
+): void {
   switch (typeof v) {
     case 'number':
       if (Number.isFinite(v)) fields[key] = integers.has(key) && Number.isInteger(v) ? BigInt(v) : v;

@@ -23,7 +23,10 @@ interface Match {
  * // sensor/001/temperature with payload 23.5 (raw() + toReadings) → temperature,sensor=001 value=23.5
  * measurementFromTopic('sensor/{sensor}/{measurement}')
  */
-export function measurementFromTopic(pattern = '#', options: MeasurementFromTopicOptions = {}): Transform<Reading, Reading> {
+export function measurementFromTopic(
+  pattern = '#',
+  options: MeasurementFromTopicOptions = {},
+): Transform<Reading, Reading> {
   const levels = pattern.split('/');
   const names = levels.map((l) => (/^\{[^{}/]+\}$/.test(l) ? l.slice(1, -1) : undefined));
   const multi = levels.at(-1) === '#';
@@ -58,7 +61,10 @@ export function measurementFromTopic(pattern = '#', options: MeasurementFromTopi
         lastTopic = topic;
         last = matchOf(topic);
       }
-      if (!last) return onMismatch === 'reject' ? reject(`topic ${topic} does not match ${pattern}`, 'topic_mismatch') : [reading];
+      if (!last)
+        return onMismatch === 'reject'
+          ? reject(`topic ${topic} does not match ${pattern}`, 'topic_mismatch')
+          : [reading];
       return [{ ...reading, measurement: last.measurement, tags: { ...reading.tags, ...last.tags } }];
     },
   };
@@ -67,7 +73,8 @@ export function measurementFromTopic(pattern = '#', options: MeasurementFromTopi
 function validate(pattern: string, levels: readonly string[], names: ReadonlyArray<string | undefined>): void {
   const option = `measurementFromTopic(${JSON.stringify(pattern)})`;
   if (levels.slice(0, -1).includes('#')) throw new ConfigError(option, "'#' only as the last level");
-  if (levels.some((l, i) => names[i] === undefined && /[{}]/.test(l))) throw new ConfigError(option, 'levels written {name}, +, # or plain text');
+  if (levels.some((l, i) => names[i] === undefined && /[{}]/.test(l)))
+    throw new ConfigError(option, 'levels written {name}, +, # or plain text');
   const named = names.filter((n): n is string => n !== undefined);
   if (new Set(named).size !== named.length) throw new ConfigError(option, 'each {name} at most once');
 }

@@ -7,7 +7,15 @@
 import { ConfigError } from '../pipeline/core/errors.js';
 import { toBigInt } from '../pipeline/engine/decode/protobuf-message.js';
 import type { SparkplugInput, SparkplugMessage } from '../pipeline/engine/decode/sparkplug-messages.js';
-import { metricRows, metrics, rebirthPayload, status, timeOf, type SparkplugRow, type Where } from '../pipeline/engine/decode/sparkplug.js';
+import {
+  metricRows,
+  metrics,
+  rebirthPayload,
+  status,
+  timeOf,
+  type SparkplugRow,
+  type Where,
+} from '../pipeline/engine/decode/sparkplug.js';
 import { aliasKey, type Alias, type NodeState } from '../pipeline/engine/decode/sparkplug-state.js';
 import { own, SparkplugError } from '../pipeline/engine/decode/sparkplug-values.js';
 import type { DurableStep, Emitter, Failure, Retention, Transform } from '../pipeline/core/types.js';
@@ -39,7 +47,12 @@ export interface SparkplugNodesTransform extends Transform<SparkplugInput, reado
   readonly counts: { gaps: number; unknownAliases: number; rebirths: number; staleDeaths: number };
 }
 
-interface Item { readonly op: StateOp; readonly msg: SparkplugMessage; readonly rows: SparkplugRow[] | undefined; readonly keep: Retention }
+interface Item {
+  readonly op: StateOp;
+  readonly msg: SparkplugMessage;
+  readonly rows: SparkplugRow[] | undefined;
+  readonly keep: Retention;
+}
 
 const SEP = '\u0002';
 const LIST = '\u0001';
@@ -58,7 +71,8 @@ const LIST = '\u0001';
  */
 export function trackSparkplugNodes(options: TrackSparkplugNodesOptions = {}): SparkplugNodesTransform {
   const tolerance = options.seqTolerance ?? 8;
-  if (!(Number.isInteger(tolerance) && tolerance >= 0 && tolerance <= 64)) throw new ConfigError('trackSparkplugNodes seqTolerance', 'an integer from 0 to 64', options.seqTolerance);
+  if (!(Number.isInteger(tolerance) && tolerance >= 0 && tolerance <= 64))
+    throw new ConfigError('trackSparkplugNodes seqTolerance', 'an integer from 0 to 64', options.seqTolerance);
   const state = options.state ?? memoryStageState();
   const namespace = options.id ?? 'sparkplug';
   const intervalMs = options.rebirthIntervalMs ?? 10_000;
@@ -75,44 +89,74 @@ export function trackSparkplugNodes(options: TrackSparkplugNodesOptions = {}): S
     if ((lastRebirth.get(key) ?? -Infinity) > t - intervalMs) return;
     lastRebirth.set(key, t);
     counts.rebirths++;
-    void Promise.resolve().then(() => options.rebirth!(`spBv1.0/${m.group}/NCMD/${m.node}`, rebirthPayload(t))).catch(() => undefined);
+    void Promise.resolve()
+      .then(() => options.rebirth!(`spBv1.0/${m.group}/NCMD/${m.node}`, rebirthPayload(t)))
+      .catch(() => undefined);
   };
 
-  const sink = stateSink<Item>('trackSparkplugNodes', state, namespace, () => now(), (items, results) => {
-    const rejected: Array<{ index: number; failure: Failure }> = [];
-    items.forEach((item, index) => {
-      const [head = '', tail = ''] = results[index]!.split(SEP);
-      const m = item.msg;
-      const where: Where = { group: m.group, node: m.node, device: m.device };
-      let rows: SparkplugRow[];
-      if (m.type === 'NDEATH') {
-        if (head === 'stale') counts.staleDeaths++;
-        rows = head === 'stale' ? [] : [status(where, undefined, false, false), ...(tail === '' ? [] : tail.split(LIST)).map((device) => status({ ...where, device }, undefined, false, false))];
-      } else {
-        const gap = head !== '';
-        try {
-          rows = item.rows ?? (m.type === 'DDEATH'
-            ? [status(where, timeOf(own(m.payload, 'timestamp')), false, false)]
-            : metricRows(m.payload, nodeStateOf(item.op, tail), where, false, false));
-        } catch (error) {
-          counts.unknownAliases++;
-          requestRebirth(m);
-          rejected.push({ index, failure: { code: 'sparkplug_unknown_alias', reason: error instanceof Error ? error.message : String(error) } });
-          item.keep.release();
-          return;
+  const sink = stateSink<Item>(
+    'trackSparkplugNodes',
+    state,
+    namespace,
+    () => now(),
+    (items, results) => {
+      const rejected: Array<{ index: number; failure: Failure }> = [];
+      items.forEach((item, index) => {
+        const [head = '', tail = ''] = results[index]!.split(SEP);
+        const m = item.msg;
+        const where: Where = { group: m.group, node: m.node, device: m.device };
+        let rows: SparkplugRow[];
+        if (m.type === 'NDEATH') {
+          if (head === 'stale') counts.staleDeaths++;
+          rows =
+            head === 'stale'
+              ? []
+              : [
+                  status(where, undefined, false, false),
+                  ...(tail === '' ? [] : tail.split(LIST)).map((device) =>
+                    status({ ...where, device }, undefined, false, false),
+                  ),
+                ];
+        } else {
+          const gap = head !== '';
+          try {
+            rows =
+              item.rows ??
+              (m.type === 'DDEATH'
+                ? [status(where, timeOf(own(m.payload, 'timestamp')), false, false)]
+                : metricRows(m.payload, nodeStateOf(item.op, tail), where, false, false));
+          } catch (error) {
+            counts.unknownAliases++;
+            requestRebirth(m);
+            rejected.push({
+              index,
+              failure: {
+                code: 'sparkplug_unknown_alias',
+                reason: error instanceof Error ? error.message : String(error),
+              },
+            });
+            item.keep.release();
+            return;
+          }
+          if (gap) {
+            for (const r of rows) r.seq_gap = true;
+            counts.gaps++;
+            requestRebirth(m);
+            rejected.push({
+              index,
+              failure: {
+                code: 'sparkplug_seq_gap',
+                reason: `seq gap on edge node ${m.group}/${m.node}: seq ${head} never arrived (its data is lost; a rebirth is needed)`,
+              },
+            });
+          }
         }
-        if (gap) {
-          for (const r of rows) r.seq_gap = true;
-          counts.gaps++;
-          requestRebirth(m);
-          rejected.push({ index, failure: { code: 'sparkplug_seq_gap', reason: `seq gap on edge node ${m.group}/${m.node}: seq ${head} never arrived (its data is lost; a rebirth is needed)` } });
-        }
-      }
-      if (rows.length > 0) emitter!.emit([rows], [item.keep]);
-      else item.keep.release();
-    });
-    return rejected;
-  });
+        if (rows.length > 0) emitter!.emit([rows], [item.keep]);
+        else item.keep.release();
+      });
+      return rejected;
+    },
+  );
 
   return {
     name: 'trackSparkplugNodes',
@@ -153,12 +197,28 @@ function prepare(m: SparkplugMessage, tolerance: number): { op: StateOp; rows: S
   let bdSeq = '';
   let rows: SparkplugRow[] | undefined;
   const where: Where = { group: m.group, node: m.node, device: m.device };
-  const action: NodeAction = m.type === 'NBIRTH' ? 'nbirth' : m.type === 'DBIRTH' ? 'dbirth' : m.type === 'DDEATH' ? 'ddeath' : m.type === 'NDEATH' ? 'ndeath' : 'data';
+  const action: NodeAction =
+    m.type === 'NBIRTH'
+      ? 'nbirth'
+      : m.type === 'DBIRTH'
+        ? 'dbirth'
+        : m.type === 'DDEATH'
+          ? 'ddeath'
+          : m.type === 'NDEATH'
+            ? 'ndeath'
+            : 'data';
   if (action === 'nbirth' || action === 'dbirth') {
-    const scratch: NodeState = { aliases: new Map(), datatypes: new Map(), devices: new Set(), seq: undefined, bdSeq: undefined };
+    const scratch: NodeState = {
+      aliases: new Map(),
+      datatypes: new Map(),
+      devices: new Set(),
+      seq: undefined,
+      bdSeq: undefined,
+    };
     rows = metricRows(m.payload, scratch, where, true, false); // throws on a metric without name
     rows.push(status(where, timeOf(own(m.payload, 'timestamp')), true, false));
-    for (const [alias, a] of scratch.aliases) set.push(`a${alias}`, `${a.datatype ?? ''}\u0000${device}\u0000${a.name}`);
+    for (const [alias, a] of scratch.aliases)
+      set.push(`a${alias}`, `${a.datatype ?? ''}\u0000${device}\u0000${a.name}`);
     for (const [k, dt] of scratch.datatypes) set.push(`n${k}`, String(dt));
     if (scratch.bdSeq !== undefined) set.push('#bd', String(scratch.bdSeq));
   } else if (action === 'ndeath') {
@@ -173,7 +233,10 @@ function prepare(m: SparkplugMessage, tolerance: number): { op: StateOp; rows: S
       else if (typeof name === 'string' && own(x, 'datatype') === undefined) get.push(`n${device}\u0000${name}`);
     }
   }
-  return { op: { kind: 'node', series: `${m.group}/${m.node}`, action, device, seq, tolerance, bdSeq, set, get }, rows };
+  return {
+    op: { kind: 'node', series: `${m.group}/${m.node}`, action, device, seq, tolerance, bdSeq, set, get },
+    rows,
+  };
 }
 
 /** The aliases and datatypes a DATA asked for, as the decoder's node state. */
@@ -189,7 +252,11 @@ function nodeStateOf(op: StateOp, tail: string): NodeState {
         const [dt = '', device = '', ...name] = v.split('\u0000');
         const key = field.slice(1);
         const n = Number(key);
-        aliases.set(/^\d+$/.test(key) && n < 4_294_967_296 ? n : key, { name: name.join('\u0000'), device: device === '' ? undefined : device, datatype: dt === '' ? undefined : Number(dt) });
+        aliases.set(/^\d+$/.test(key) && n < 4_294_967_296 ? n : key, {
+          name: name.join('\u0000'),
+          device: device === '' ? undefined : device,
+          datatype: dt === '' ? undefined : Number(dt),
+        });
       } else {
         datatypes.set(field.slice(1), Number(v));
       }

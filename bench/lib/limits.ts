@@ -17,7 +17,8 @@ export async function brokerDrainRate(mqttPort: number, n: number, root: string)
   await simulateFleet({ url: `mqtt://127.0.0.1:${mqttPort}`, root, messages: n });
   const brokers = servicePids().filter((s) => s.name === 'mosquitto'); // the stock one idles meanwhile
   const brokerCpu = () => brokers.reduce((a, s) => a + cpuSeconds(s.pid), 0);
-  const cpu0 = brokerCpu(), t0 = Date.now();
+  const cpu0 = brokerCpu(),
+    t0 = Date.now();
   await run('mosquitto_sub', [...base, '-c', '-C', String(n)], process.env, true);
   const rate = Math.round((n * 1000) / (Date.now() - t0));
   const brokerUsPerMsg = Math.round(((brokerCpu() - cpu0) * 1e6) / n);
@@ -36,19 +37,23 @@ export async function influxIngestRate(influx: string, n: number, concurrency = 
     const lines: string[] = [];
     for (let j = i; j < Math.min(n, i + 5000); j++) {
       const d = j % 1000;
-      lines.push(`telemetry,device=dev-${d},site=site-${Math.floor(d / 100)} temperature=${(20 + (j % 70) / 10).toFixed(2)},humidity=47.6,battery=${j % 100}i,status="ok" ${(base + j) * 1e6}`);
+      lines.push(
+        `telemetry,device=dev-${d},site=site-${Math.floor(d / 100)} temperature=${(20 + (j % 70) / 10).toFixed(2)},humidity=47.6,battery=${j % 100}i,status="ok" ${(base + j) * 1e6}`,
+      );
     }
     batches.push(lines.join('\n'));
   }
   const t0 = Date.now();
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < batches.length) {
-      const body = batches[next++]!;
-      const res = await fetch(`${influx}/write?db=${db}&precision=n`, { method: 'POST', body });
-      if (res.status !== 204) throw new Error(`ingest write ${res.status}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < batches.length) {
+        const body = batches[next++]!;
+        const res = await fetch(`${influx}/write?db=${db}&precision=n`, { method: 'POST', body });
+        if (res.status !== 204) throw new Error(`ingest write ${res.status}`);
+      }
+    }),
+  );
   const rate = Math.round((n * 1000) / (Date.now() - t0));
   await influxStatement(influx, `DROP DATABASE "${db}"`);
   return rate;

@@ -21,8 +21,11 @@ export function servicePids(): Array<{ name: string; pid: number }> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const name = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      if (name === 'mosquitto' || name === 'influxd' || name === 'redis-server') found.push({ name, pid: Number(entry) });
-    } catch { /* gone */ }
+      if (name === 'mosquitto' || name === 'influxd' || name === 'redis-server')
+        found.push({ name, pid: Number(entry) });
+    } catch {
+      /* gone */
+    }
   }
   return found;
 }
@@ -40,44 +43,80 @@ export function peakRssMb(pid: number): number {
  * Runs a command to completion; resolves with its stdout (`discardStdout`: sent to /dev/null, so
  * reading it costs nothing, as for the drain-limit client).
  */
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, discardStdout = false): Promise<string> {
+export function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  discardStdout = false,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', discardStdout ? 'ignore' : 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`))));
+    let out = '',
+      err = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`)),
+    );
   });
 }
 
 /** Starts a long-running process and resolves once its output matches `ready`. */
-export async function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; exited: Promise<void>; output: () => string }> {
+export async function startProcess(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; exited: Promise<void>; output: () => string }> {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 30 s: ${out.slice(-500)}`)), 30_000);
-    const onData = (d: Buffer) => { out += d.toString(); if (ready.test(out)) { clearTimeout(timer); resolve(); } };
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before ready: ${out.slice(-500)}`)); });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`exited before ready: ${out.slice(-500)}`));
+    });
   });
   return { child, exited, output: () => out };
 }
 
 /** Points of `measurement` in `db` (count of one field). */
-export async function countPoints(influx: string, db: string, field = 'temperature', measurement = 'telemetry'): Promise<number> {
+export async function countPoints(
+  influx: string,
+  db: string,
+  field = 'temperature',
+  measurement = 'telemetry',
+): Promise<number> {
   const q = new URLSearchParams({ db, q: `SELECT count("${field}") FROM "${measurement}"` });
-  const r = (await (await fetch(`${influx}/query?${q}`, { method: 'POST' })).json()) as { results: Array<{ series?: Array<{ values: number[][] }> }> };
+  const r = (await (await fetch(`${influx}/query?${q}`, { method: 'POST' })).json()) as {
+    results: Array<{ series?: Array<{ values: number[][] }> }>;
+  };
   return Number(r.results[0]?.series?.[0]?.values[0]?.[1] ?? 0);
 }
 
 /** Points written into `db`'s shards so far, from SHOW STATS: cheap, unlike a count over the data. */
 export async function shardPointsWritten(influx: string, db: string): Promise<number> {
   const q = new URLSearchParams({ q: "SHOW STATS FOR 'shard'" });
-  const r = (await (await fetch(`${influx}/query?${q}`)).json()) as { results: Array<{ series?: Array<{ tags?: Record<string, string>; columns: string[]; values: number[][] }> }> };
+  const r = (await (await fetch(`${influx}/query?${q}`)).json()) as {
+    results: Array<{ series?: Array<{ tags?: Record<string, string>; columns: string[]; values: number[][] }> }>;
+  };
   let sum = 0;
-  for (const s of r.results[0]?.series ?? []) if (s.tags?.database === db) sum += Number(s.values[0]?.[s.columns.indexOf('writePointsOk')] ?? 0);
+  for (const s of r.results[0]?.series ?? [])
+    if (s.tags?.database === db) sum += Number(s.values[0]?.[s.columns.indexOf('writePointsOk')] ?? 0);
   return sum;
 }
 
@@ -93,13 +132,25 @@ export async function influxStatement(influx: string, q: string): Promise<void> 
  * would load InfluxDB while it is being measured); the real count confirms the end.
  * Shows a live status line on a terminal (`label: count/n`), a plain line every 5 s otherwise.
  */
-export async function waitForPoints(influx: string, db: string, n: number, idleMs = 10_000, label = db): Promise<{ at: number; count: number }> {
+export async function waitForPoints(
+  influx: string,
+  db: string,
+  n: number,
+  idleMs = 10_000,
+  label = db,
+): Promise<{ at: number; count: number }> {
   const tty = process.stdout.isTTY === true;
-  let last = -1, lastGrowth = Date.now(), at = Date.now(), shownAt = 0;
+  let last = -1,
+    lastGrowth = Date.now(),
+    at = Date.now(),
+    shownAt = 0;
   for (;;) {
     let count = await shardPointsWritten(influx, db);
     if (count >= n) count = await countPoints(influx, db);
-    if (count !== last) { last = count; lastGrowth = at = Date.now(); }
+    if (count !== last) {
+      last = count;
+      lastGrowth = at = Date.now();
+    }
     const now = Date.now();
     if (now - shownAt >= (tty ? 250 : 5000)) {
       shownAt = now;

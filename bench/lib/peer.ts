@@ -16,7 +16,12 @@ export interface PeerResult {
 export async function measurePeer(n: number, runs: number, mode: 'drain' | 'live'): Promise<PeerResult | undefined> {
   if (!existsSync(PEER_SCRIPT)) return undefined;
   const out = await run('bash', [PEER_SCRIPT], { ...process.env, N: String(n), RUNS: String(runs), MODE: mode });
-  const line = out.trim().split('\n').filter((l) => /^nodered: /.test(l)).at(-1) ?? '';
+  const line =
+    out
+      .trim()
+      .split('\n')
+      .filter((l) => /^nodered: /.test(l))
+      .at(-1) ?? '';
   const m = /= (\d+) msg\/s, rss (\d+) MB/.exec(line);
   return m ? { rate: Number(m[1]), rssMb: Number(m[2]), line } : undefined;
 }

@@ -42,32 +42,53 @@ const clientIds = (workers: number) => Array.from({ length: workers }, (_, i) =>
 // BENCH_INFLIGHT: the workers' in-flight window (TRIBUTARY_MQTT_INFLIGHT), 10,000 as deploy/mosquitto.conf allows.
 function workerEnv(o: E2eOptions, db: string, root: string, index: number): NodeJS.ProcessEnv {
   return {
-    ...process.env, TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`, TRIBUTARY_INFLUX_URL: o.influx,
-    TRIBUTARY_INFLUX_DATABASE: db, TRIBUTARY_GROUP: group, TRIBUTARY_WORKER_INDEX: String(index),
+    ...process.env,
+    TRIBUTARY_MQTT_URL: `mqtt://127.0.0.1:${o.mqttPort}`,
+    TRIBUTARY_INFLUX_URL: o.influx,
+    TRIBUTARY_INFLUX_DATABASE: db,
+    TRIBUTARY_GROUP: group,
+    TRIBUTARY_WORKER_INDEX: String(index),
     // Tributary derives its client id from group and index; the reference consumer is given the same one.
     TRIBUTARY_CLIENT_ID: o.consumer === 'reference' ? clientIds(o.workers)[index] : '',
-    FLEET_TOPIC_ROOT: root, FLEET_FORMAT: o.format, FLEET_ALERT_QUEUE: `${group}-alerts`, TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error', TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
+    FLEET_TOPIC_ROOT: root,
+    FLEET_FORMAT: o.format,
+    FLEET_ALERT_QUEUE: `${group}-alerts`,
+    TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error',
+    TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
   };
 }
 
 async function wipeSessions(mqttPort: number, workers: number): Promise<void> {
   for (const clientId of clientIds(workers)) {
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+      clientId,
+      clean: true,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      properties: { sessionExpiryInterval: 0 },
+    });
     await c.endAsync();
   }
 }
 
 /** `workers` worker processes in one share group, as `tributary run --workers N` starts them. */
-async function startWorkers(o: E2eOptions, db: string, root: string): Promise<Array<Awaited<ReturnType<typeof startProcess>>>> {
+async function startWorkers(
+  o: E2eOptions,
+  db: string,
+  root: string,
+): Promise<Array<Awaited<ReturnType<typeof startProcess>>>> {
   // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // Without them, the worker runs as users start it: the program itself, with the node flags of its first line.
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const [cmd, args] = o.consumer === 'reference'
-    ? [process.execPath, ['bench/reference-consumer.mjs']]
-    : nodeArgs.length > 0
-    ? [process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts']]
-    : ['bin/tributary.mjs', ['run', 'examples/fleet.ts']];
-  return Promise.all(Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, workerEnv(o, db, root, i), /ready/)));
+  const [cmd, args] =
+    o.consumer === 'reference'
+      ? [process.execPath, ['bench/reference-consumer.mjs']]
+      : nodeArgs.length > 0
+        ? [process.execPath, [...nodeArgs, 'bin/tributary.mjs', 'run', 'examples/fleet.ts']]
+        : ['bin/tributary.mjs', ['run', 'examples/fleet.ts']];
+  return Promise.all(
+    Array.from({ length: o.workers }, (_, i) => startProcess(cmd, args, workerEnv(o, db, root, i), /ready/)),
+  );
 }
 
 async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {
@@ -75,8 +96,17 @@ async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess
   await Promise.all(workers.map((w) => w.exited));
   // BENCH_WORKER_LOG_LEVEL=info shows each worker's final counters (batches and items per sink).
   // BENCH_WORKER_OUTPUT=<file>: every worker's whole output appended there (e.g. with --trace-gc).
-  if (process.env.BENCH_WORKER_LOG_LEVEL) for (const w of workers) console.log(w.output().split('\n').filter((l) => l.includes('pipeline stopped')).join('\n'));
-  if (process.env.BENCH_WORKER_OUTPUT) for (const w of workers) appendFileSync(process.env.BENCH_WORKER_OUTPUT, w.output());
+  if (process.env.BENCH_WORKER_LOG_LEVEL)
+    for (const w of workers)
+      console.log(
+        w
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('pipeline stopped'))
+          .join('\n'),
+      );
+  if (process.env.BENCH_WORKER_OUTPUT)
+    for (const w of workers) appendFileSync(process.env.BENCH_WORKER_OUTPUT, w.output());
 }
 
 /**
@@ -111,12 +141,25 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   const cpu = pids.reduce((a, p) => a + cpuSeconds(p), 0) - cpu0;
   const serviceCpuUsPerMsg: Record<string, number> = {}; // summed by name (the stock broker is a mosquitto too)
   services.forEach((s, i) => {
-    serviceCpuUsPerMsg[s.name] = (serviceCpuUsPerMsg[s.name] ?? 0) + Math.round(((cpuSeconds(s.pid) - serviceCpu0[i]!) * 1e6) / Math.max(1, done.count));
+    serviceCpuUsPerMsg[s.name] =
+      (serviceCpuUsPerMsg[s.name] ?? 0) +
+      Math.round(((cpuSeconds(s.pid) - serviceCpu0[i]!) * 1e6) / Math.max(1, done.count));
   });
   const rss = pids.reduce((a, p) => a + peakRssMb(p), 0);
   await stopWorkers(workers);
   await wipeSessions(o.mqttPort, o.workers);
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   const seconds = (done.at - t0) / 1000;
-  return { mode: o.mode, format: o.format, stored: done.count, n: o.n, seconds, rate: Math.round(done.count / seconds), peakRssMb: rss, cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)), serviceCpuUsPerMsg, publishRate };
+  return {
+    mode: o.mode,
+    format: o.format,
+    stored: done.count,
+    n: o.n,
+    seconds,
+    rate: Math.round(done.count / seconds),
+    peakRssMb: rss,
+    cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)),
+    serviceCpuUsPerMsg,
+    publishRate,
+  };
 }

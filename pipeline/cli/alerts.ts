@@ -31,30 +31,50 @@ export async function alertsCommand(args: string[], options: AlertsCommandOption
   const { values } = parseArgs({
     args,
     options: {
-      queue: { type: 'string', default: 'alerts' }, concurrency: { type: 'string', default: '4' },
-      webhook: { type: 'string' }, 'mqtt-topic': { type: 'string' },
-      'rate-max': { type: 'string' }, 'rate-duration-ms': { type: 'string', default: '1000' },
+      queue: { type: 'string', default: 'alerts' },
+      concurrency: { type: 'string', default: '4' },
+      webhook: { type: 'string' },
+      'mqtt-topic': { type: 'string' },
+      'rate-max': { type: 'string' },
+      'rate-duration-ms': { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
   const int = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name}`, `an integer ${min}..${max}`, v);
     return n;
   };
   const concurrency = int('concurrency', values.concurrency, 1, 1000);
-  const limiter = values['rate-max'] === undefined ? undefined
-    : { max: int('rate-max', values['rate-max'], 1, 1_000_000), duration: int('rate-duration-ms', values['rate-duration-ms'], 1, 86_400_000) };
-  if (!values.queue || values.queue.includes(':')) throw new ConfigError('--queue', 'a queue name without ":"', values.queue);
-  if (values.webhook !== undefined && !/^https?:\/\/[^/]/.test(values.webhook)) throw new ConfigError('--webhook', 'an http(s) URL', values.webhook);
+  const limiter =
+    values['rate-max'] === undefined
+      ? undefined
+      : {
+          max: int('rate-max', values['rate-max'], 1, 1_000_000),
+          duration: int('rate-duration-ms', values['rate-duration-ms'], 1, 86_400_000),
+        };
+  if (!values.queue || values.queue.includes(':'))
+    throw new ConfigError('--queue', 'a queue name without ":"', values.queue);
+  if (values.webhook !== undefined && !/^https?:\/\/[^/]/.test(values.webhook))
+    throw new ConfigError('--webhook', 'an http(s) URL', values.webhook);
 
   const env = workerEnv();
   const log = options.log ?? createLogger();
   const handlers: AlertHandler[] = [logHandler(log)];
   if (values.webhook) handlers.push(webhookHandler({ url: values.webhook }));
   if (values['mqtt-topic']) handlers.push(mqttHandler({ url: env.mqtt.url, topic: values['mqtt-topic'] }));
-  const worker = await startAlertWorker({ url: env.redis.url, queue: values.queue, handlers, concurrency, limiter, log });
+  const worker = await startAlertWorker({
+    url: env.redis.url,
+    queue: values.queue,
+    handlers,
+    concurrency,
+    limiter,
+    log,
+  });
   log.info({ queue: values.queue, concurrency, limiter, handlers: handlers.map((h) => h.name) }, 'alert worker ready');
   options.onReady?.();
   await new Promise<void>((resolve) => {

@@ -28,15 +28,26 @@ Exits 0 when the file type-checks, loads and every service answered; 1 otherwise
 type Print = (line: string) => void;
 
 /** `tributary check`. */
-export async function checkCommand(args: string[], env: NodeJS.ProcessEnv = process.env, print: Print = (l) => console.log(l)): Promise<number> {
+export async function checkCommand(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  print: Print = (l) => console.log(l),
+): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
+    args,
+    allowPositionals: true,
     options: {
-      sample: { type: 'string', multiple: true, default: [] }, samples: { type: 'string' },
-      'no-typecheck': { type: 'boolean', default: false }, 'no-services': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      sample: { type: 'string', multiple: true, default: [] },
+      samples: { type: 'string' },
+      'no-typecheck': { type: 'boolean', default: false },
+      'no-services': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) { print(HELP); return 0; }
+  if (values.help) {
+    print(HELP);
+    return 0;
+  }
   const file = positionals[0];
   if (!file) throw new ConfigError('check <pipeline.ts>', 'a pipeline file');
   const path = resolve(file);
@@ -53,9 +64,14 @@ export async function checkCommand(args: string[], env: NodeJS.ProcessEnv = proc
   let definition: PipelineDefinition;
   try {
     const mod = (await importModule(path)) as { default?: PipelineDefinition };
-    if (!mod.default?.source || !Array.isArray(mod.default.stages)) throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
+    if (!mod.default?.source || !Array.isArray(mod.default.stages))
+      throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
     definition = mod.default;
-    report(true, 'load', `pipeline "${definition.name}": ${definition.stages.map((s) => s.name).join(' → ') || 'no stages'} → ${definition.sinks.map((s) => s.name).join(', ')}`);
+    report(
+      true,
+      'load',
+      `pipeline "${definition.name}": ${definition.stages.map((s) => s.name).join(' → ') || 'no stages'} → ${definition.sinks.map((s) => s.name).join(', ')}`,
+    );
   } catch (error) {
     report(false, 'load', (error as Error).message);
     return 1;
@@ -77,7 +93,10 @@ export async function checkCommand(args: string[], env: NodeJS.ProcessEnv = proc
   return ok ? 0 : 1;
 }
 
-async function typecheck(path: string, report: (passed: boolean | 'skip', what: string, detail: string) => void): Promise<void> {
+async function typecheck(
+  path: string,
+  report: (passed: boolean | 'skip', what: string, detail: string) => void,
+): Promise<void> {
   let ts: typeof import('typescript');
   try {
     ts = (await import('typescript')).default;
@@ -103,10 +122,13 @@ async function typecheck(path: string, report: (passed: boolean | 'skip', what: 
   report(false, 'typecheck', `${diagnostics.length} error(s)`);
   for (const d of diagnostics.slice(0, 20)) {
     const text = ts.flattenDiagnosticMessageText(d.messageText, '\n      ');
-    const where = d.file && d.start !== undefined ? (() => {
-      const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-      return `${relative(process.cwd(), d.file.fileName)}:${line + 1}:${character + 1}`;
-    })() : '';
+    const where =
+      d.file && d.start !== undefined
+        ? (() => {
+            const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+            return `${relative(process.cwd(), d.file.fileName)}:${line + 1}:${character + 1}`;
+          })()
+        : '';
     report(false, 'typecheck', `${where} TS${d.code}: ${text}`);
   }
 }
@@ -122,8 +144,13 @@ function serviceChecks(env: WorkerEnv): Check[] {
     async () => {
       try {
         const c = await mqtt.connectAsync(env.mqtt.url, {
-          clientId: `tributary-check-${process.pid}-${Date.now().toString(36)}`, clean: true, protocolVersion: env.mqtt.protocolVersion,
-          username: env.mqtt.username, password: env.mqtt.password, reconnectPeriod: 0, connectTimeout: timeoutMs,
+          clientId: `tributary-check-${process.pid}-${Date.now().toString(36)}`,
+          clean: true,
+          protocolVersion: env.mqtt.protocolVersion,
+          username: env.mqtt.username,
+          password: env.mqtt.password,
+          reconnectPeriod: 0,
+          connectTimeout: timeoutMs,
         });
         await c.endAsync();
         return [true, 'mqtt', `${mqttUrl} (connected, MQTT ${env.mqtt.protocolVersion === 5 ? '5' : '3.1.1'})`];
@@ -134,16 +161,24 @@ function serviceChecks(env: WorkerEnv): Check[] {
     async () => {
       try {
         const res = await fetch(new URL('/ping', env.influx.url), { signal: AbortSignal.timeout(timeoutMs) });
-        if (res.status !== 204 && res.status !== 200) return [false, 'influxdb', `${influxUrl}/ping answered HTTP ${res.status}`];
+        if (res.status !== 204 && res.status !== 200)
+          return [false, 'influxdb', `${influxUrl}/ping answered HTTP ${res.status}`];
         return [true, 'influxdb', `${influxUrl} (version ${res.headers.get('x-influxdb-version') ?? 'unknown'})`];
       } catch (error) {
         return [false, 'influxdb', `${influxUrl}: ${reason(error)}`];
       }
     },
     async () => {
-      const redis = new Redis(env.redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
+      const redis = new Redis(env.redis.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        connectTimeout: timeoutMs,
+        retryStrategy: () => null,
+      });
       let lastError: unknown; // connect() only says "Connection is closed"; the error event says why
-      redis.on('error', (e) => { lastError = e; });
+      redis.on('error', (e) => {
+        lastError = e;
+      });
       try {
         await redis.connect();
         const pong = await redis.ping();
@@ -157,7 +192,11 @@ function serviceChecks(env: WorkerEnv): Check[] {
   ];
 }
 
-async function runSamples(definition: PipelineDefinition, samples: ReadonlyArray<{ topic: string; payload: string }>, print: Print): Promise<void> {
+async function runSamples(
+  definition: PipelineDefinition,
+  samples: ReadonlyArray<{ topic: string; payload: string }>,
+  print: Print,
+): Promise<void> {
   const harness = await testPipeline(definition, { clock: Date.now() });
   let held = 0;
   try {
@@ -167,7 +206,10 @@ async function runSamples(definition: PipelineDefinition, samples: ReadonlyArray
         const receivedAtMs = harness.now();
         const out = await harness.push(topic, payload);
         if (out.settled) printOutputs(out, print, receivedAtMs);
-        else { held++; print('  held     by a stage (a window): written when it closes'); }
+        else {
+          held++;
+          print('  held     by a stage (a window): written when it closes');
+        }
       } catch (error) {
         print(`  error    ${(error as Error).message}`);
       }
@@ -185,15 +227,18 @@ function printOutputs(out: Outputs, print: Print, receivedAtMs?: number): void {
   for (const r of out.readings) {
     print(`  reading  ${stringify(r)}`);
     for (const { key, value } of receivedAtMs === undefined ? [] : timeHints(r, receivedAtMs)) {
-      print(`  warn     "${key}" looks like a time (${stringify(value)}) but the point has the receive time: toReadings reads the time from`
-        + ` "ts", "time" or "timestamp" (exact case) unless given time: [...], e.g. toReadings({ ..., time: [${JSON.stringify(key)}] })`);
+      print(
+        `  warn     "${key}" looks like a time (${stringify(value)}) but the point has the receive time: toReadings reads the time from` +
+          ` "ts", "time" or "timestamp" (exact case) unless given time: [...], e.g. toReadings({ ..., time: [${JSON.stringify(key)}] })`,
+      );
     }
   }
   for (const l of out.lines) print(`  line     ${l}`);
   for (const a of out.alerts) print(`  alert    ${a.ruleId} ${a.state} ${JSON.stringify(a.value)}`);
   for (const d of out.deadLetters) print(`  dead letter  ${d.code} [${d.stage}]: ${d.reason}`);
   for (const o of out.other) print(`  other    ${stringify(o)}`);
-  if (out.readings.length + out.deadLetters.length + out.other.length + out.alerts.length === 0) print('  (nothing written)');
+  if (out.readings.length + out.deadLetters.length + out.other.length + out.alerts.length === 0)
+    print('  (nothing written)');
 }
 
 async function readSamples(file: string): Promise<string[]> {
@@ -222,5 +267,11 @@ function stringify(v: unknown): string {
 function reason(error: unknown): string {
   const e = error as Error & { code?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;
-  return [e.code && !e.message.includes(e.code) ? e.code : undefined, e.message || String(error), cause && !e.message.includes(cause) ? `(${cause})` : undefined].filter(Boolean).join(' ');
+  return [
+    e.code && !e.message.includes(e.code) ? e.code : undefined,
+    e.message || String(error),
+    cause && !e.message.includes(cause) ? `(${cause})` : undefined,
+  ]
+    .filter(Boolean)
+    .join(' ');
 }

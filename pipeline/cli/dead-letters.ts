@@ -32,20 +32,33 @@ replay   republishes the oldest N matching dead letters to their original topics
 /** `tributary dead-letters`. */
 export async function deadLettersCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
+    args,
+    allowPositionals: true,
     options: {
-      count: { type: 'string', default: '100' }, stream: { type: 'string', default: STREAM },
-      pipeline: { type: 'string' }, topic: { type: 'string' }, code: { type: 'string', multiple: true, default: [] }, since: { type: 'string' },
-      'oldest-first': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      count: { type: 'string', default: '100' },
+      stream: { type: 'string', default: STREAM },
+      pipeline: { type: 'string' },
+      topic: { type: 'string' },
+      code: { type: 'string', multiple: true, default: [] },
+      since: { type: 'string' },
+      'oldest-first': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
   const action = positionals[0];
-  if (values.help || !action) { console.log(HELP); return values.help ? 0 : 2; }
-  if (action !== 'list' && action !== 'replay') throw new ConfigError('dead-letters <action>', 'list or replay', action);
+  if (values.help || !action) {
+    console.log(HELP);
+    return values.help ? 0 : 2;
+  }
+  if (action !== 'list' && action !== 'replay')
+    throw new ConfigError('dead-letters <action>', 'list or replay', action);
   const count = Number(values.count);
   if (!Number.isInteger(count) || count < 1) throw new ConfigError('--count', 'an integer ≥ 1', values.count);
   const filters = { pipeline: values.pipeline, topic: values.topic, code: values.code, since: values.since };
-  const query = { ...queryOf(filters, Date.now()), order: action === 'list' && !values['oldest-first'] ? 'newest-first' : 'oldest-first' } as const;
+  const query = {
+    ...queryOf(filters, Date.now()),
+    order: action === 'list' && !values['oldest-first'] ? 'newest-first' : 'oldest-first',
+  } as const;
   const env = workerEnv();
   const redis = new Redis(env.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
@@ -54,14 +67,34 @@ export async function deadLettersCommand(args: string[]): Promise<number> {
       const entries = await listDeadLetters(redis, values.stream, count, query);
       for (const { id, letter } of entries) console.log(describe(id, letter));
       const matching = describeFilters(filters);
-      console.log(`${entries.length} dead letter(s) shown, ${query.order.replace('-', ' ')}${matching} (stream ${values.stream}, ${await redis.xlen(values.stream)} in all)`);
+      console.log(
+        `${entries.length} dead letter(s) shown, ${query.order.replace('-', ' ')}${matching} (stream ${values.stream}, ${await redis.xlen(values.stream)} in all)`,
+      );
       return 0;
     }
-    const client = await mqtt.connectAsync(env.mqtt.url, { clientId: `tributary-replay-${process.pid}`, username: env.mqtt.username, password: env.mqtt.password, protocolVersion: 5, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(env.mqtt.url, {
+      clientId: `tributary-replay-${process.pid}`,
+      username: env.mqtt.username,
+      password: env.mqtt.password,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+    });
     try {
-      const n = await replayDeadLetters(redis, values.stream, async (topic, payload, letter) => {
-        await client.publishAsync(topic, payload, { qos: 1, properties: { contentType: letter.contentType, userProperties: letter.userProperties as Record<string, string | string[]> | undefined } });
-      }, count, query);
+      const n = await replayDeadLetters(
+        redis,
+        values.stream,
+        async (topic, payload, letter) => {
+          await client.publishAsync(topic, payload, {
+            qos: 1,
+            properties: {
+              contentType: letter.contentType,
+              userProperties: letter.userProperties as Record<string, string | string[]> | undefined,
+            },
+          });
+        },
+        count,
+        query,
+      );
       console.log(`replayed ${n} dead letter(s)${describeFilters(filters)}`);
     } finally {
       await client.endAsync();
@@ -99,14 +132,17 @@ function sinceMs(text: string, nowMs: number): number {
   const ago = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
   if (ago) return nowMs - Number(ago[1]) * UNIT_MS[ago[2]!]!;
   const date = Date.parse(text);
-  if (Number.isNaN(date)) throw new ConfigError('--since', 'a duration (90s, 15m, 2h, 7d) or a date (2026-12-04T10:00:00Z)', text);
+  if (Number.isNaN(date))
+    throw new ConfigError('--since', 'a duration (90s, 15m, 2h, 7d) or a date (2026-12-04T10:00:00Z)', text);
   return date;
 }
 
 function describeFilters(f: Filters): string {
   const parts = [
-    f.pipeline === undefined ? '' : ` --pipeline ${f.pipeline}`, f.topic === undefined ? '' : ` --topic ${f.topic}`,
-    ...f.code.map((c) => ` --code ${c}`), f.since === undefined ? '' : ` --since ${f.since}`,
+    f.pipeline === undefined ? '' : ` --pipeline ${f.pipeline}`,
+    f.topic === undefined ? '' : ` --topic ${f.topic}`,
+    ...f.code.map((c) => ` --code ${c}`),
+    f.since === undefined ? '' : ` --since ${f.since}`,
   ].join('');
   return parts ? `, matching${parts}` : '';
 }

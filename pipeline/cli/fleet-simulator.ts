@@ -54,13 +54,20 @@ const SUFFIX: Record<FleetFormat, string> = { json: 'telemetry', msgpack: 'packe
 /** The schema file of the protobuf body. */
 export const FLEET_PROTO = fileURLToPath(new URL('../../schemas/fleet.proto', import.meta.url));
 
-function bodyEncoder(format: FleetFormat): (v: { ts: number; temperature: number; humidity: number; battery: number; status: string }) => string | Buffer {
-  if (format === 'msgpack') return (v) => { const u8 = encodeMsgpack(v); return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength); };
+function bodyEncoder(
+  format: FleetFormat,
+): (v: { ts: number; temperature: number; humidity: number; battery: number; status: string }) => string | Buffer {
+  if (format === 'msgpack')
+    return (v) => {
+      const u8 = encodeMsgpack(v);
+      return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    };
   if (format === 'protobuf') {
     const type = protobufjs.loadSync(FLEET_PROTO).lookupType('fleet.Telemetry');
     return (v) => Buffer.from(type.encode(type.fromObject(v)).finish());
   }
-  return (v) => `{"ts":${v.ts},"temperature":${v.temperature},"humidity":${v.humidity},"battery":${v.battery},"status":"${v.status}"}`;
+  return (v) =>
+    `{"ts":${v.ts},"temperature":${v.temperature},"humidity":${v.humidity},"battery":${v.battery},"status":"${v.status}"}`;
 }
 
 /** What {@link simulateFleet} published. */
@@ -85,13 +92,22 @@ export function seededRandom(seed: number): () => number {
 const STATUSES = ['ok', 'warn', 'alarm', 'low_battery'] as const;
 
 /** The topic of device `d` in a fleet of `devices` over `sites` sites. */
-export function deviceTopic(d: number, devices = 1000, sites = 10, root = 'fleet', format: FleetFormat = 'json'): string {
+export function deviceTopic(
+  d: number,
+  devices = 1000,
+  sites = 10,
+  root = 'fleet',
+  format: FleetFormat = 'json',
+): string {
   return `${root}/site-${Math.floor(d / Math.ceil(devices / sites))}/dev-${d}/${SUFFIX[format]}`;
 }
 
 /** Publishes the fleet's messages; message i goes to device i mod devices. */
 export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
-  const devices = o.devices ?? 1000, sites = o.sites ?? 10, qos = o.qos ?? 1, window = o.window ?? 1000;
+  const devices = o.devices ?? 1000,
+    sites = o.sites ?? 10,
+    qos = o.qos ?? 1,
+    window = o.window ?? 1000;
   const rnd = seededRandom(o.seed ?? 42);
   const baseT = Array.from({ length: devices }, () => 15 + rnd() * 12);
   const baseH = Array.from({ length: devices }, () => 30 + rnd() * 35);
@@ -103,17 +119,29 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
   const format = o.format ?? 'json';
   const encodeBody = bodyEncoder(format);
   const topics = Array.from({ length: devices }, (_, d) => deviceTopic(d, devices, sites, o.root, format));
-  const client = await mqtt.connectAsync(o.url, { clientId: `tributary-sim-${process.pid}-${Date.now() % 1e6}`, clean: true, reconnectPeriod: o.reconnect ? 500 : 0, protocolVersion: 4 });
+  const client = await mqtt.connectAsync(o.url, {
+    clientId: `tributary-sim-${process.pid}-${Date.now() % 1e6}`,
+    clean: true,
+    reconnectPeriod: o.reconnect ? 500 : 0,
+    protocolVersion: 4,
+  });
   client.on('error', () => {}); // with reconnect, connection errors are retried; without, a failed publish says why
   const t0 = Date.now();
-  let inflight = 0, published = 0, malformed = 0, failed: Error | undefined;
+  let inflight = 0,
+    published = 0,
+    malformed = 0,
+    failed: Error | undefined;
   let wake: (() => void) | undefined;
   const acked = (error?: Error) => {
     if (error) failed = error;
     inflight--;
     published++;
     o.onProgress?.(published);
-    if (wake && inflight < window) { const w = wake; wake = undefined; w(); }
+    if (wake && inflight < window) {
+      const w = wake;
+      wake = undefined;
+      w();
+    }
   };
   for (let i = 0; i < o.messages && !o.shouldStop?.(); i++) {
     const d = i % devices;
@@ -125,7 +153,8 @@ export async function simulateFleet(o: FleetOptions): Promise<FleetResult> {
     let ts = Date.now();
     if (ts <= lastTs[d]!) ts = lastTs[d]! + 1;
     lastTs[d] = ts;
-    const temperature = Math.round((baseT[d]! + (hot.has(d) && i >= hotFrom && i < hotTo ? 15 : 0) + (rnd() - 0.5) * 2) * 100) / 100;
+    const temperature =
+      Math.round((baseT[d]! + (hot.has(d) && i >= hotFrom && i < hotTo ? 15 : 0) + (rnd() - 0.5) * 2) * 100) / 100;
     const humidity = Math.round((baseH[d]! + (rnd() - 0.5) * 4) * 10) / 10;
     const battery = Math.max(0, Math.min(100, Math.round(baseB[d]! - round * 0.01)));
     const r = rnd();

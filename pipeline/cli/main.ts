@@ -41,7 +41,9 @@ if (!command) {
   process.exitCode = name && name !== '--help' && name !== '-h' ? 2 : 0;
 } else {
   command(rest).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (error: unknown) => {
       const e = error as Error & { code?: string };
       console.error(`tributary ${name}: ${e.code?.startsWith('TRIBUTARY') ? e.message : (e.stack ?? String(error))}`);

@@ -8,7 +8,8 @@ import type { Logger, Source } from '../core/types.js';
 
 const LEASE_MS = 30_000;
 // Renews the lease only while this worker holds it; releases it likewise.
-const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
+const RENEW =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 /** The Redis key of the lease on draining `clientId`'s session: one drain at a time, group-wide. */
@@ -16,7 +17,11 @@ export const drainLeaseKey = (group: string, clientId: string) => `tributary:dra
 
 /** Connection options for a helper connection to the broker, with the worker's credentials and TLS. */
 export async function helperConnectOptions(env: WorkerEnv): Promise<HelperConnectOptions> {
-  const security = mqttSecurityOptions({ ...env.mqtt.security, username: env.mqtt.username ?? env.mqtt.security.username, password: env.mqtt.password ?? env.mqtt.security.password });
+  const security = mqttSecurityOptions({
+    ...env.mqtt.security,
+    username: env.mqtt.username ?? env.mqtt.security.username,
+    password: env.mqtt.password ?? env.mqtt.security.password,
+  });
   return { protocolVersion: env.mqtt.protocolVersion, ...(await security.connectOptions()) };
 }
 
@@ -25,7 +30,12 @@ export async function helperConnectOptions(env: WorkerEnv): Promise<HelperConnec
  * with `TRIBUTARY_DRAIN_SESSION=true`), holding the group's lease on it so no other worker drains
  * it at the same time. Resolves with the child's exit code, or `'leased'` when another holds it.
  */
-export async function drainSession(file: string, clientId: string, env: WorkerEnv, log: Logger): Promise<number | 'leased'> {
+export async function drainSession(
+  file: string,
+  clientId: string,
+  env: WorkerEnv,
+  log: Logger,
+): Promise<number | 'leased'> {
   const redis = new Redis(env.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => {});
   const key = drainLeaseKey(env.mqtt.group, clientId);
@@ -34,16 +44,29 @@ export async function drainSession(file: string, clientId: string, env: WorkerEn
     await redis.connect();
     if ((await redis.set(key, me, 'PX', LEASE_MS, 'NX')) !== 'OK') return 'leased';
     log.info({ orphan: clientId, group: env.mqtt.group }, 'draining an orphaned session');
-    const renew = setInterval(() => { redis.eval(RENEW, 1, key, me, LEASE_MS).catch(() => undefined); }, LEASE_MS / 3);
+    const renew = setInterval(() => {
+      redis.eval(RENEW, 1, key, me, LEASE_MS).catch(() => undefined);
+    }, LEASE_MS / 3);
     try {
       const child = fork(process.argv[1]!, ['run', file], {
         env: {
-          ...process.env, TRIBUTARY_CLIENT_ID: clientId, TRIBUTARY_DRAIN_SESSION: 'true', TRIBUTARY_ADOPT_ORPHANS: 'false',
-          TRIBUTARY_METRICS_PORT: '', TRIBUTARY_GROUP: env.mqtt.group,
+          ...process.env,
+          TRIBUTARY_CLIENT_ID: clientId,
+          TRIBUTARY_DRAIN_SESSION: 'true',
+          TRIBUTARY_ADOPT_ORPHANS: 'false',
+          TRIBUTARY_METRICS_PORT: '',
+          TRIBUTARY_GROUP: env.mqtt.group,
         },
       });
-      const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(signal ? 128 : c ?? 1)));
-      log[code === 0 ? 'info' : 'warn']({ orphan: clientId, code }, code === 0 ? 'orphaned session drained and ended' : 'draining an orphaned session failed; it is tried again later');
+      const code = await new Promise<number>((resolve) =>
+        child.on('exit', (c, signal) => resolve(signal ? 128 : (c ?? 1))),
+      );
+      log[code === 0 ? 'info' : 'warn'](
+        { orphan: clientId, code },
+        code === 0
+          ? 'orphaned session drained and ended'
+          : 'draining an orphaned session failed; it is tried again later',
+      );
       return code;
     } finally {
       clearInterval(renew);
@@ -112,13 +135,21 @@ export async function startOrphanAdopter(o: OrphanAdopterOptions): Promise<{ sto
  * @returns the exit code: 0 drained and ended; 1 the connection was lost or the drain timed out
  *   (the session stays, with what it still holds, for a later drain)
  */
-export async function drainUntilQuiet(runtime: Runtime, source: Source<unknown>, log: Logger, quietMs = 2_000): Promise<number> {
+export async function drainUntilQuiet(
+  runtime: Runtime,
+  source: Source<unknown>,
+  log: Logger,
+  quietMs = 2_000,
+): Promise<number> {
   let last = -1;
   let quietSince = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 200));
     const { received, unsettled } = runtime.stats;
-    if (received !== last) { last = received; quietSince = Date.now(); }
+    if (received !== last) {
+      last = received;
+      quietSince = Date.now();
+    }
     if (source.connectedSinceMs?.() === undefined) {
       log.warn({ received }, 'drained session lost its connection (taken over?); not ended');
       await runtime.stop(10_000);

@@ -28,26 +28,45 @@ and starts new ones; one that does not type-check prints the errors and changes 
 /** `tributary run`. */
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: { workers: { type: 'string', default: '1' }, progress: { type: 'boolean', default: false }, 'drain-timeout-ms': { type: 'string', default: '10000' }, help: { type: 'boolean', default: false }, watch: { type: 'boolean', default: false } },
+    args,
+    allowPositionals: true,
+    options: {
+      workers: { type: 'string', default: '1' },
+      progress: { type: 'boolean', default: false },
+      'drain-timeout-ms': { type: 'string', default: '10000' },
+      help: { type: 'boolean', default: false },
+      watch: { type: 'boolean', default: false },
+    },
   });
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
   const file = positionals[0];
   if (!file) throw new ConfigError('run <pipeline.ts>', 'a pipeline file');
   const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new ConfigError('--workers', 'an integer 1..256', values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256)
+    throw new ConfigError('--workers', 'an integer 1..256', values.workers);
   if (values.watch) return runWatching(file, args);
   if (workers > 1) return supervise(file, workers, args);
 
   const env = workerEnv();
   const log = createLogger(undefined, { clientId: env.mqtt.clientId });
   const mod = (await importModule(resolve(file))) as { default?: PipelineDefinition };
-  if (!mod.default?.source) throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
+  if (!mod.default?.source)
+    throw new ConfigError(file, 'a default export made with definePipeline(...).from(...).to(...)');
   let runtime: Runtime | undefined;
   // Started first, so that /healthz answers while the worker connects.
-  const telemetry = await startWorkerTelemetry({ stats: () => runtime?.stats, source: mod.default.source, pipeline: mod.default.name, env, log });
+  const telemetry = await startWorkerTelemetry({
+    stats: () => runtime?.stats,
+    source: mod.default.source,
+    pipeline: mod.default.name,
+    env,
+    log,
+  });
   runtime = await startWorker(mod.default, {
-    log, drainTimeoutMs: Number(values['drain-timeout-ms']),
+    log,
+    drainTimeoutMs: Number(values['drain-timeout-ms']),
     fallbackDeadLetters: () => redisDeadLetters({ url: env.redis.url }),
     beforeExit: () => telemetry.stop(),
   });
@@ -60,17 +79,30 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   if (env.orphans.adopt) {
     const poolSize = process.env.TRIBUTARY_POOL_SIZE ? Number(process.env.TRIBUTARY_POOL_SIZE) : undefined;
-    await startOrphanAdopter({ file, env, log, retired: process.env.TRIBUTARY_CLIENT_ID ? undefined : retiredMembers(env.mqtt.group, poolSize) });
+    await startOrphanAdopter({
+      file,
+      env,
+      log,
+      retired: process.env.TRIBUTARY_CLIENT_ID ? undefined : retiredMembers(env.mqtt.group, poolSize),
+    });
   }
   return new Promise<number>(() => {}); // runs until a signal drains and exits
 }
 
 function supervise(file: string, workers: number, args: string[]): Promise<number> {
-  const childArgs = ['run', file, ...args.filter((a, i) => a !== file && a !== '--workers' && args[i - 1] !== '--workers'), '--workers', '1'];
+  const childArgs = [
+    'run',
+    file,
+    ...args.filter((a, i) => a !== file && a !== '--workers' && args[i - 1] !== '--workers'),
+    '--workers',
+    '1',
+  ];
   const children = new Map<number, ChildProcess>();
   let stopping = false;
   const start = (index: number, restarts: number) => {
-    const child = fork(process.argv[1]!, childArgs, { env: { ...process.env, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_POOL_SIZE: String(workers) } });
+    const child = fork(process.argv[1]!, childArgs, {
+      env: { ...process.env, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_POOL_SIZE: String(workers) },
+    });
     children.set(index, child);
     child.on('exit', (code, signal) => {
       children.delete(index);
@@ -85,7 +117,12 @@ function supervise(file: string, workers: number, args: string[]): Promise<numbe
     const stop = (signal: NodeJS.Signals) => {
       stopping = true;
       for (const c of children.values()) c.kill(signal);
-      const check = setInterval(() => { if (children.size === 0) { clearInterval(check); done(0); } }, 100);
+      const check = setInterval(() => {
+        if (children.size === 0) {
+          clearInterval(check);
+          done(0);
+        }
+      }, 100);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -25,20 +25,38 @@ been offline for TRIBUTARY_ORPHAN_GRACE_S (default 180 s); these commands are fo
 /** `tributary sessions`. */
 export async function sessionsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: { group: { type: 'string' }, all: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+    args,
+    allowPositionals: true,
+    options: {
+      group: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
   });
   const [verb, ...rest] = positionals;
-  if (values.help || !verb) { console.log(HELP); return verb || values.help ? 0 : 2; }
+  if (values.help || !verb) {
+    console.log(HELP);
+    return verb || values.help ? 0 : 2;
+  }
   const env = workerEnv();
   if (verb === 'list') {
     const sessions = await WorkerSessions.open(env.mqtt.url, await helperConnectOptions(env));
     try {
-      const rows = sessions.list(values.all ? undefined : values.group ?? env.mqtt.group);
+      const rows = sessions.list(values.all ? undefined : (values.group ?? env.mqtt.group));
       if (rows.length === 0) console.log(`no workers with presence in group ${values.group ?? env.mqtt.group}`);
       for (const w of rows) {
         const state = w.state === 'offline' && w.lost ? 'offline (lost)' : w.state;
-        console.log([w.clientId, w.group ?? '-', state, new Date(w.sinceMs).toISOString(), w.pipeline ?? '-', w.host ?? '-', w.filters.join(',') || '-'].join('\t'));
+        console.log(
+          [
+            w.clientId,
+            w.group ?? '-',
+            state,
+            new Date(w.sinceMs).toISOString(),
+            w.pipeline ?? '-',
+            w.host ?? '-',
+            w.filters.join(',') || '-',
+          ].join('\t'),
+        );
       }
       return 0;
     } finally {
@@ -50,7 +68,10 @@ export async function sessionsCommand(args: string[]): Promise<number> {
     if (!file || !clientId) throw new ConfigError('sessions drain', '<pipeline.ts> <client id>');
     const log = createLogger(undefined, { clientId: env.mqtt.clientId });
     const code = await drainSession(resolve(file), clientId, env, log);
-    if (code === 'leased') { console.error(`tributary sessions: ${clientId} is being drained by another worker`); return 1; }
+    if (code === 'leased') {
+      console.error(`tributary sessions: ${clientId} is being drained by another worker`);
+      return 1;
+    }
     if (code === 0) console.log(`tributary sessions: ${clientId} drained and ended`);
     return code;
   }
@@ -59,7 +80,12 @@ export async function sessionsCommand(args: string[]): Promise<number> {
     if (!clientId) throw new ConfigError('sessions forget', '<client id>');
     const options = await helperConnectOptions(env);
     await endSession(env.mqtt.url, clientId, options);
-    const c = await mqtt.connectAsync(env.mqtt.url, { ...options, clientId: `tributary-sessions-${process.pid}`, clean: true, reconnectPeriod: 0 });
+    const c = await mqtt.connectAsync(env.mqtt.url, {
+      ...options,
+      clientId: `tributary-sessions-${process.pid}`,
+      clean: true,
+      reconnectPeriod: 0,
+    });
     await clearWorkerRecords(c, statusTopic(clientId), subscriptionRecordTopic(clientId));
     await c.endAsync();
     console.log(`tributary sessions: ${clientId} ended; what it had queued was dropped`);

@@ -44,13 +44,22 @@ export function parseSimulateArgs(args: readonly string[], env: NodeJS.ProcessEn
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args], allowPositionals: false, strict: true,
+      args: [...args],
+      allowPositionals: false,
+      strict: true,
       options: {
-        devices: { type: 'string', default: '1000' }, sites: { type: 'string', default: '10' },
-        rate: { type: 'string', default: '0' }, messages: { type: 'string' }, 'duration-s': { type: 'string' },
-        qos: { type: 'string', default: '1' }, format: { type: 'string', default: 'json' },
-        anomalies: { type: 'string', default: '0' }, malformed: { type: 'string', default: '0' },
-        root: { type: 'string' }, seed: { type: 'string', default: '42' }, url: { type: 'string' },
+        devices: { type: 'string', default: '1000' },
+        sites: { type: 'string', default: '10' },
+        rate: { type: 'string', default: '0' },
+        messages: { type: 'string' },
+        'duration-s': { type: 'string' },
+        qos: { type: 'string', default: '1' },
+        format: { type: 'string', default: 'json' },
+        anomalies: { type: 'string', default: '0' },
+        malformed: { type: 'string', default: '0' },
+        root: { type: 'string' },
+        seed: { type: 'string', default: '42' },
+        url: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -66,10 +75,12 @@ export function parseSimulateArgs(args: readonly string[], env: NodeJS.ProcessEn
   };
   const num = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new ConfigError(`--${name}`, `a number ${min}..${max}`, v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+      throw new ConfigError(`--${name}`, `a number ${min}..${max}`, v);
     return n;
   };
-  if (!FORMATS.includes(values.format as FleetFormat)) throw new ConfigError('--format', FORMATS.join(', '), values.format);
+  if (!FORMATS.includes(values.format as FleetFormat))
+    throw new ConfigError('--format', FORMATS.join(', '), values.format);
   const format = values.format as FleetFormat;
   const qos = int('qos', values.qos, 0, 1) as 0 | 1;
   const devices = int('devices', values.devices, 1, 10_000_000);
@@ -79,20 +90,31 @@ export function parseSimulateArgs(args: readonly string[], env: NodeJS.ProcessEn
   // QoS 0 has no acknowledgements to pace the publisher: without a rate it would never yield.
   if (qos === 0 && ratePerS === 0) throw new ConfigError('--rate', 'a rate above 0 with --qos 0', values.rate);
   const url = values.url ?? env.TRIBUTARY_MQTT_URL ?? ENV_DEFAULTS.TRIBUTARY_MQTT_URL;
-  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(url)) throw new ConfigError('--url', 'a broker URL like mqtt://127.0.0.1:1884', redact(url));
+  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(url))
+    throw new ConfigError('--url', 'a broker URL like mqtt://127.0.0.1:1884', redact(url));
   const root = values.root ?? env.FLEET_TOPIC_ROOT ?? 'fleet';
   if (!/^[^/+#]+$/.test(root)) throw new ConfigError('--root', 'one topic level without / + #', root);
   return {
     fleet: {
-      url, root, devices, sites, qos,
-      messages: values.messages === undefined ? Number.POSITIVE_INFINITY : int('messages', values.messages, 1, Number.MAX_SAFE_INTEGER),
+      url,
+      root,
+      devices,
+      sites,
+      qos,
+      messages:
+        values.messages === undefined
+          ? Number.POSITIVE_INFINITY
+          : int('messages', values.messages, 1, Number.MAX_SAFE_INTEGER),
       ratePerS,
       seed: int('seed', values.seed, 0, 2 ** 32 - 1),
       malformedShare: num('malformed', values.malformed, 0, 1),
       hotDevices: hotDevices(devices, anomalies),
       format,
     },
-    durationMs: values['duration-s'] === undefined ? undefined : num('duration-s', values['duration-s'], 0.001, 31_536_000) * 1000,
+    durationMs:
+      values['duration-s'] === undefined
+        ? undefined
+        : num('duration-s', values['duration-s'], 0.001, 31_536_000) * 1000,
     format,
     help: values.help,
   };
@@ -107,13 +129,18 @@ export function hotDevices(devices: number, share: number): number[] {
 /** `tributary simulate`: publishes a simulated fleet with a live progress line. */
 export async function simulateCommand(args: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const settings = parseSimulateArgs(args);
-  if (settings.help) { out.write(`${HELP}\n`); return 0; }
+  if (settings.help) {
+    out.write(`${HELP}\n`);
+    return 0;
+  }
   const { fleet, durationMs } = settings;
   const tty = out.isTTY === true;
   const t0 = Date.now();
   let published = 0;
   let stopReason: string | undefined;
-  const stop = (signal: NodeJS.Signals) => { stopReason ??= signal; };
+  const stop = (signal: NodeJS.Signals) => {
+    stopReason ??= signal;
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
@@ -128,14 +155,18 @@ export async function simulateCommand(args: string[], out: NodeJS.WriteStream = 
   };
   const timer = setInterval(() => out.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`), tty ? 500 : 5000);
   timer.unref();
-  out.write(`simulate: ${fleet.devices} devices over ${fleet.sites} sites → ${redact(fleet.url)} (qos ${fleet.qos}, `
-    + `${fleet.ratePerS ? `${fleet.ratePerS}/s` : 'max rate'}, topics ${fleet.root}/site-*/dev-*/telemetry)\n`);
+  out.write(
+    `simulate: ${fleet.devices} devices over ${fleet.sites} sites → ${redact(fleet.url)} (qos ${fleet.qos}, ` +
+      `${fleet.ratePerS ? `${fleet.ratePerS}/s` : 'max rate'}, topics ${fleet.root}/site-*/dev-*/telemetry)\n`,
+  );
 
   let result: FleetResult;
   try {
     result = await simulateFleet({
       ...fleet,
-      onProgress: (n) => { published = n; },
+      onProgress: (n) => {
+        published = n;
+      },
       shouldStop: () => stopReason !== undefined || (durationMs !== undefined && Date.now() - t0 >= durationMs),
     });
   } finally {

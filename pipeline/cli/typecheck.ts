@@ -36,18 +36,32 @@ export async function typecheckPipeline(file: string, previous?: Program): Promi
   const configPath = ts.findConfigFile(dirname(path), (f) => ts.sys.fileExists(f)) ?? own;
   const { config, error } = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f));
   const parsed = ts.parseJsonConfigFileContent(error ? {} : config, ts.sys, dirname(configPath));
-  const program = ts.createProgram({ rootNames: [path], options: { ...parsed.options, noEmit: true }, oldProgram: previous });
-  const users = program.getSourceFiles().filter((f) => !f.isDeclarationFile && !f.fileName.includes('/node_modules/') && isUsers(resolve(f.fileName)));
-  const diagnostics = (error ? [error] : [
-    ...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics(),
-    ...users.flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]),
-  ]).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  const program = ts.createProgram({
+    rootNames: [path],
+    options: { ...parsed.options, noEmit: true },
+    oldProgram: previous,
+  });
+  const users = program
+    .getSourceFiles()
+    .filter((f) => !f.isDeclarationFile && !f.fileName.includes('/node_modules/') && isUsers(resolve(f.fileName)));
+  const diagnostics = (
+    error
+      ? [error]
+      : [
+          ...program.getOptionsDiagnostics(),
+          ...program.getGlobalDiagnostics(),
+          ...users.flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]),
+        ]
+  ).filter((d) => d.category === ts.DiagnosticCategory.Error);
   const errors = diagnostics.map((d) => {
     const text = ts.flattenDiagnosticMessageText(d.messageText, '\n  ');
     if (!d.file || d.start === undefined) return `TS${d.code}: ${text}`;
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
     return `${relative(process.cwd(), d.file.fileName)}:${line + 1}:${character + 1} TS${d.code}: ${text}`;
   });
-  const files = program.getSourceFiles().filter((f) => !f.isDeclarationFile && !f.fileName.includes('/node_modules/')).map((f) => resolve(f.fileName));
+  const files = program
+    .getSourceFiles()
+    .filter((f) => !f.isDeclarationFile && !f.fileName.includes('/node_modules/'))
+    .map((f) => resolve(f.fileName));
   return { errors, files, configPath, program };
 }

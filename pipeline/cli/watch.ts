@@ -44,7 +44,8 @@ export function runWatching(file: string, args: readonly string[], options: Watc
     c.on('exit', (code, signal) => {
       if (child !== c) return; // drained on purpose
       child = undefined;
-      if (!stopping) print(`tributary: watch: the worker exited (${signal ?? code}); it starts again when a file changes`);
+      if (!stopping)
+        print(`tributary: watch: the worker exited (${signal ?? code}); it starts again when a file changes`);
     });
   };
 
@@ -61,11 +62,20 @@ export function runWatching(file: string, args: readonly string[], options: Watc
   const rewatch = (files: readonly string[]) => {
     watched = new Set([path, ...files]);
     const dirs = new Set([...watched].map((f) => dirname(f)));
-    for (const [dir, w] of watchers) if (!dirs.has(dir)) { w.close(); watchers.delete(dir); }
+    for (const [dir, w] of watchers)
+      if (!dirs.has(dir)) {
+        w.close();
+        watchers.delete(dir);
+      }
     for (const dir of dirs) {
       if (watchers.has(dir)) continue;
       try {
-        watchers.set(dir, watch(dir, (_event, name) => { if (name && watched.has(join(dir, name.toString()))) schedule(join(dir, name.toString())); }));
+        watchers.set(
+          dir,
+          watch(dir, (_event, name) => {
+            if (name && watched.has(join(dir, name.toString()))) schedule(join(dir, name.toString()));
+          }),
+        );
       } catch (error) {
         printError(`tributary: watch: cannot watch ${relative(process.cwd(), dir)}: ${(error as Error).message}`);
       }
@@ -77,19 +87,25 @@ export function runWatching(file: string, args: readonly string[], options: Watc
     const result = await typecheckPipeline(path, previous);
     if (!result) {
       rewatch([]);
-      print('tributary: watch: the typescript package is not installed: restarting without a type check (watching the pipeline file only)');
+      print(
+        'tributary: watch: the typescript package is not installed: restarting without a type check (watching the pipeline file only)',
+      );
     } else {
       previous = result.program;
       rewatch(result.files);
       if (result.errors.length > 0) {
-        printError(`tributary: watch: ${shown} does not type-check (${result.errors.length} error(s)); ${child ? 'the running worker keeps running' : 'no worker started'}`);
+        printError(
+          `tributary: watch: ${shown} does not type-check (${result.errors.length} error(s)); ${child ? 'the running worker keeps running' : 'no worker started'}`,
+        );
         for (const e of result.errors.slice(0, 20)) printError(`  ${e}`);
         return;
       }
     }
     if (stopping) return;
     if (child) {
-      print(`tributary: watch: ${reason} changed (type-checked in ${Date.now() - started} ms); draining the running worker`);
+      print(
+        `tributary: watch: ${reason} changed (type-checked in ${Date.now() - started} ms); draining the running worker`,
+      );
       await stopChild();
     }
     if (stopping) return;

@@ -24,8 +24,11 @@ export interface WorkerOptions {
  */
 export async function startWorker(def: PipelineDefinition, options: WorkerOptions): Promise<Runtime> {
   const runtime = new Runtime({
-    source: def.source, stages: def.stages, sinks: def.sinks,
-    deadLetters: forPipeline(def.deadLetters ?? options.fallbackDeadLetters(), def.name), log: options.log,
+    source: def.source,
+    stages: def.stages,
+    sinks: def.sinks,
+    deadLetters: forPipeline(def.deadLetters ?? options.fallbackDeadLetters(), def.name),
+    log: options.log,
   });
   await runtime.start();
   options.log.info({ pipeline: def.name, source: def.source.name, window: def.source.window }, 'pipeline running');
@@ -40,7 +43,10 @@ export async function startWorker(def: PipelineDefinition, options: WorkerOption
           await options.beforeExit?.().catch(() => undefined);
           process.exit(drained ? 0 : 1);
         },
-        (error: unknown) => { options.log.error({ error }, 'drain failed'); process.exit(1); },
+        (error: unknown) => {
+          options.log.error({ error }, 'drain failed');
+          process.exit(1);
+        },
       );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -58,5 +64,10 @@ function forPipeline(sink: DeadLetterSink, pipeline: string): DeadLetterSink {
 
 /** The endpoints of `env`, safe to print. */
 export function describeEnv(env: WorkerEnv): Record<string, string> {
-  return { mqtt: redact(env.mqtt.url), clientId: env.mqtt.clientId, influx: redact(env.influx.url), redis: redact(env.redis.url) };
+  return {
+    mqtt: redact(env.mqtt.url),
+    clientId: env.mqtt.clientId,
+    influx: redact(env.influx.url),
+    redis: redact(env.redis.url),
+  };
 }

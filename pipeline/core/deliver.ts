@@ -11,7 +11,10 @@ export interface Delivery<B> {
   /** The whole batch was written. */
   delivered(batch: B, writeMs: number): void | Promise<void>;
   /** Part of the batch was written; `rejected` are the refused items. */
-  partial(batch: B, rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }>): void | Promise<void>;
+  partial(
+    batch: B,
+    rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }>,
+  ): void | Promise<void>;
   /** Item `index` is refused for good (alone after bisection, or retries gave up). */
   rejected(batch: B, index: number, failure: Failure): void | Promise<void>;
   /** A write (or settling its result) failed and is tried again after `delayMs`. */
@@ -26,7 +29,12 @@ export interface Delivery<B> {
  * refused items. A write, or a settle hook, that throws is retried like a `retry` result.
  * @returns false when `signal` aborted before the batch settled (its items stay unsettled)
  */
-export async function deliverBatch<B>(batch: B, d: Delivery<B>, policy: RetryPolicy, signal: AbortSignal): Promise<boolean> {
+export async function deliverBatch<B>(
+  batch: B,
+  d: Delivery<B>,
+  policy: RetryPolicy,
+  signal: AbortSignal,
+): Promise<boolean> {
   const startedAt = Date.now();
   const size = d.size(batch);
   for (let attempt = 1; !signal.aborted; attempt++) {
@@ -47,8 +55,10 @@ export async function deliverBatch<B>(batch: B, d: Delivery<B>, policy: RetryPol
             await d.rejected(batch, 0, result.failure);
             return true;
           }
-          return (await deliverBatch(d.slice(batch, 0, size >> 1), d, policy, signal))
-            && deliverBatch(d.slice(batch, size >> 1, size), d, policy, signal);
+          return (
+            (await deliverBatch(d.slice(batch, 0, size >> 1), d, policy, signal)) &&
+            deliverBatch(d.slice(batch, size >> 1, size), d, policy, signal)
+          );
         case 'retry':
           failure = result.failure;
           retryAfterMs = result.retryAfterMs;

@@ -63,7 +63,8 @@ export function toLineProtocol(reading: Reading): string {
         text = formatFloat(value);
         break;
       case 'bigint':
-        if (value >= MIN_SAFE && value <= MAX_SAFE) text = `${Number(value)}i`; // faster than a bigint's toString
+        if (value >= MIN_SAFE && value <= MAX_SAFE)
+          text = `${Number(value)}i`; // faster than a bigint's toString
         else if (value < MIN_INT || value > MAX_INT) continue;
         else text = `${value}i`;
         break;
@@ -84,8 +85,11 @@ export function toLineProtocol(reading: Reading): string {
     line += sep === ' ' ? k[0] + text : k[1] + text;
     sep = ',';
   }
-  if (sep === ' ') throw new Error(`line protocol: no writable field in reading of measurement ${JSON.stringify(measurement)}`
-    + ' (NaN/Infinity, integers beyond int64, null values and empty keys are skipped)');
+  if (sep === ' ')
+    throw new Error(
+      `line protocol: no writable field in reading of measurement ${JSON.stringify(measurement)}` +
+        ' (NaN/Infinity, integers beyond int64, null values and empty keys are skipped)',
+    );
   return flatString(`${line} ${timeNs}`); // it waits in a batch
 }
 
@@ -94,7 +98,7 @@ const fieldKeys = new Map<string, readonly [string, string] | undefined>();
 
 function fieldKey(key: string): readonly [string, string] | undefined {
   const k = escapeName(key, KEY_SPECIAL, KEY_ESCAPE, 'field key');
-  const forms = k === '' ? undefined : [` ${k}=`, `,${k}=`] as const;
+  const forms = k === '' ? undefined : ([` ${k}=`, `,${k}=`] as const);
   if (key.length <= 64) {
     if (fieldKeys.size >= 4096) fieldKeys.clear();
     fieldKeys.set(key, forms);
@@ -107,7 +111,9 @@ function seriesPrefix(measurement: string, tags: Reading['tags']): string {
   const m = escapeName(measurement, MEASUREMENT_SPECIAL, MEASUREMENT_ESCAPE, 'measurement');
   if (m === '') throw new Error(`line protocol: measurement is empty (${JSON.stringify(measurement)})`);
   if (m.charCodeAt(0) === 35 /* # */) {
-    throw new Error(`line protocol: measurement ${JSON.stringify(m)} starts with "#", which InfluxDB reads as a comment`);
+    throw new Error(
+      `line protocol: measurement ${JSON.stringify(m)} starts with "#", which InfluxDB reads as a comment`,
+    );
   }
   // Tags are usually in key order already: build, and start over sorted only if they are not.
   let prev = '';
@@ -140,7 +146,8 @@ function sortedKeys(o: object): string[] {
 /** `,key=value`, or '' when key or value is empty. */
 function tag(key: string, value: string | undefined): string {
   if (!value) return '';
-  if (typeof value !== 'string') throw new Error(`line protocol: tag ${JSON.stringify(key)} is a ${typeof value}, not a string`);
+  if (typeof value !== 'string')
+    throw new Error(`line protocol: tag ${JSON.stringify(key)} is a ${typeof value}, not a string`);
   const v = escapeName(value, KEY_SPECIAL, KEY_ESCAPE, 'tag value');
   const k = escapeName(key, KEY_SPECIAL, KEY_ESCAPE, 'tag key');
   return v === '' || k === '' ? '' : `,${k}=${v}`;

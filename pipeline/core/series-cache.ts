@@ -23,7 +23,11 @@ export class SeriesCache<V> {
    * The value of this series; `compute(measurement, tags)` runs the first time (if it throws,
    * nothing is cached). Pass a function made once, not a closure per call.
    */
-  get(measurement: string, tags: Readonly<Record<string, string>>, compute: (measurement: string, tags: Readonly<Record<string, string>>) => V): V {
+  get(
+    measurement: string,
+    tags: Readonly<Record<string, string>>,
+    compute: (measurement: string, tags: Readonly<Record<string, string>>) => V,
+  ): V {
     let node = this.root.get(measurement);
     if (node === undefined) this.root.set(measurement, (node = { next: undefined, value: undefined }));
     for (const k in tags) node = child(child(node, k), tags[k]!);

@@ -24,7 +24,10 @@ export function reject(reason: string, code = 'rejected'): Rejection {
  * @example
  * map('celsius', (r: Reading) => ({ ...r, fields: { ...r.fields, temp: toC(r.fields.temp) } }))
  */
-export function map<In, Out>(name: string, fn: (body: In, ctx: StageContext) => Out | undefined | Rejection): Transform<In, Out> {
+export function map<In, Out>(
+  name: string,
+  fn: (body: In, ctx: StageContext) => Out | undefined | Rejection,
+): Transform<In, Out> {
   return {
     name,
     apply(body, ctx) {
@@ -49,7 +52,10 @@ export function filter<T>(name: string, predicate: (body: T, ctx: StageContext) 
  * @example
  * flatMap('split', (p: { items: Item[] }) => p.items)
  */
-export function flatMap<In, Out>(name: string, fn: (body: In, ctx: StageContext) => readonly Out[] | Rejection): Transform<In, Out> {
+export function flatMap<In, Out>(
+  name: string,
+  fn: (body: In, ctx: StageContext) => readonly Out[] | Rejection,
+): Transform<In, Out> {
   return { name, apply: (body, ctx) => fn(body, ctx) };
 }
 
@@ -67,7 +73,8 @@ export function mapAsync<In, Out>(
   concurrency: number,
   fn: (body: In, ctx: StageContext) => Promise<Out | undefined | Rejection>,
 ): Transform<In, Out> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`mapAsync ${name} concurrency`, 'an integer ≥ 1', concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new ConfigError(`mapAsync ${name} concurrency`, 'an integer ≥ 1', concurrency);
   let active = 0;
   const waiting: Array<() => void> = [];
   return {
@@ -97,6 +104,12 @@ function isRejection(v: unknown): v is Rejection {
 /** True when `item` has the shape of a {@link Reading}: what sinks of readings accept. */
 export function isReading(item: unknown): item is Reading {
   const r = item as Partial<Reading> | null;
-  return typeof r === 'object' && r !== null && typeof r.measurement === 'string' && typeof r.timeNs === 'bigint'
-    && typeof r.fields === 'object' && typeof r.tags === 'object';
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.measurement === 'string' &&
+    typeof r.timeNs === 'bigint' &&
+    typeof r.fields === 'object' &&
+    typeof r.tags === 'object'
+  );
 }

@@ -64,8 +64,7 @@ export interface Failure {
 
 /** The result of decoding a payload: a value, or a failure that goes to the dead-letter sink. */
 export type DecodeResult<T = DecodedValue> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly failure: Failure };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: Failure };
 
 /** Turns bytes into values. Bad bytes are data: `decode` returns a failure, it never throws. */
 export interface Decoder<T = DecodedValue> {
@@ -172,7 +171,10 @@ export type WriteResult =
   | { readonly status: 'delivered' }
   | { readonly status: 'retry'; readonly failure: Failure; readonly retryAfterMs?: number }
   | { readonly status: 'rejected'; readonly failure: Failure }
-  | { readonly status: 'partial'; readonly rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }> };
+  | {
+      readonly status: 'partial';
+      readonly rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }>;
+    };
 
 /** A destination. Sinks are nouns after what they talk to (`influxdb`, `alertQueue`). */
 export interface Sink<T> {
@@ -289,9 +291,19 @@ export type AlertCondition =
   /** Fires at `value ≥ fire` (`above`) or `value ≤ fire` (`below`), clears past `clear` (hysteresis). */
   | { readonly kind: 'above' | 'below'; readonly field: string; readonly fire: number; readonly clear: number }
   /** The same on the change per second between consecutive readings of a series. */
-  | { readonly kind: 'rateOfChange'; readonly field: string; readonly fire: number; readonly clear: number; readonly direction: 'rise' | 'fall' | 'any' }
+  | {
+      readonly kind: 'rateOfChange';
+      readonly field: string;
+      readonly fire: number;
+      readonly clear: number;
+      readonly direction: 'rise' | 'fall' | 'any';
+    }
   /** `true` fires, `false` clears, `undefined` keeps the state. */
-  | { readonly kind: 'predicate'; readonly field: string; readonly test: (value: FieldValue, reading: Reading) => boolean | undefined }
+  | {
+      readonly kind: 'predicate';
+      readonly field: string;
+      readonly test: (value: FieldValue, reading: Reading) => boolean | undefined;
+    }
   /** Fires when a series sent nothing for `afterMs`; clears when it sends again. */
   | { readonly kind: 'absent'; readonly afterMs: number; readonly field?: string };
 

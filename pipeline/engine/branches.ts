@@ -27,13 +27,21 @@ export function layOutBranches(branches: readonly BranchSpec[]): AnyTransform[] 
   const stages = branches.flatMap((b, index) => b.stages.map((s) => onlyFor(s, index, b.topicFilter, branchOf)));
   stages.push({
     name: 'join',
-    apply: (body, ctx) => (branchOf(ctx.meta.topic) >= 0 ? [body] : reject(`topic ${ctx.meta.topic} matches no branch (${filters})`, 'no_branch')),
+    apply: (body, ctx) =>
+      branchOf(ctx.meta.topic) >= 0
+        ? [body]
+        : reject(`topic ${ctx.meta.topic} matches no branch (${filters})`, 'no_branch'),
   });
   return stages;
 }
 
 /** `stage`, acting only on the bodies of branch `index`; it is named after the branch in logs and dead letters. */
-function onlyFor(stage: AnyTransform, index: number, topicFilter: string, branchOf: (topic: string) => number): AnyTransform {
+function onlyFor(
+  stage: AnyTransform,
+  index: number,
+  topicFilter: string,
+  branchOf: (topic: string) => number,
+): AnyTransform {
   const wrapped: AnyTransform = {
     name: `${stage.name}@${topicFilter}`,
     apply: (body, ctx) => (branchOf(ctx.meta.topic) === index ? stage.apply(body, ctx) : [body]),
@@ -47,8 +55,15 @@ function onlyFor(stage: AnyTransform, index: number, topicFilter: string, branch
 export function validateBranchFilter(topicFilter: string, earlier: readonly string[]): void {
   const option = `branch(${JSON.stringify(topicFilter)})`;
   const levels = topicFilter.split('/');
-  if (topicFilter === '' || levels.some((l, i) => (l.includes('#') && (l !== '#' || i !== levels.length - 1)) || (l.includes('+') && l !== '+'))) {
-    throw new ConfigError(option, "an MQTT topic filter: levels of text, '+' for one level, '#' only as the whole last level");
+  if (
+    topicFilter === '' ||
+    levels.some((l, i) => (l.includes('#') && (l !== '#' || i !== levels.length - 1)) || (l.includes('+') && l !== '+'))
+  ) {
+    throw new ConfigError(
+      option,
+      "an MQTT topic filter: levels of text, '+' for one level, '#' only as the whole last level",
+    );
   }
-  if (earlier.includes(topicFilter)) throw new ConfigError(option, 'a topic filter no earlier branch has (the first matching branch takes a message)');
+  if (earlier.includes(topicFilter))
+    throw new ConfigError(option, 'a topic filter no earlier branch has (the first matching branch takes a message)');
 }

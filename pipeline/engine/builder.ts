@@ -25,7 +25,10 @@ export class PipelineBuilder<T> {
 
   /** Appends a stage; its input type must be this pipeline's output type. */
   pipe<Out>(stage: Transform<T, Out>): PipelineBuilder<Out> {
-    return new PipelineBuilder<Out>(this.name, this.source, [...this.stages, stage as unknown as Transform<unknown, unknown>]);
+    return new PipelineBuilder<Out>(this.name, this.source, [
+      ...this.stages,
+      stage as unknown as Transform<unknown, unknown>,
+    ]);
   }
 
   /**
@@ -45,8 +48,15 @@ export class PipelineBuilder<T> {
   }
 
   /** Ends the pipeline: each output goes to every sink that accepts it. */
-  to(...sinks: ReadonlyArray<Sink<T>>): PipelineDefinition<T> & { deadLettersTo(sink: DeadLetterSink): PipelineDefinition<T> } {
-    const def: PipelineDefinition<T> = { name: this.name, source: this.source, stages: this.stages, sinks: sinks as ReadonlyArray<Sink<unknown>> };
+  to(
+    ...sinks: ReadonlyArray<Sink<T>>
+  ): PipelineDefinition<T> & { deadLettersTo(sink: DeadLetterSink): PipelineDefinition<T> } {
+    const def: PipelineDefinition<T> = {
+      name: this.name,
+      source: this.source,
+      stages: this.stages,
+      sinks: sinks as ReadonlyArray<Sink<unknown>>,
+    };
     return { ...def, deadLettersTo: (deadLetters) => ({ ...def, deadLetters }) };
   }
 }
@@ -73,10 +83,19 @@ export class PipelineBranches<In, Out> {
   ) {}
 
   /** Adds a branch for the messages whose topic matches `topicFilter` and no earlier branch's. */
-  branch<Next>(topicFilter: string, build: (chain: StageChain<In>) => StageChain<Next>): PipelineBranches<In, Out | Next> {
-    validateBranchFilter(topicFilter, this.branches.map((b) => b.topicFilter));
+  branch<Next>(
+    topicFilter: string,
+    build: (chain: StageChain<In>) => StageChain<Next>,
+  ): PipelineBranches<In, Out | Next> {
+    validateBranchFilter(
+      topicFilter,
+      this.branches.map((b) => b.topicFilter),
+    );
     const chain = build(new StageChain<In>([]));
-    return new PipelineBranches<In, Out | Next>(this.name, this.source, this.before, [...this.branches, { topicFilter, stages: chain.stages }]);
+    return new PipelineBranches<In, Out | Next>(this.name, this.source, this.before, [
+      ...this.branches,
+      { topicFilter, stages: chain.stages },
+    ]);
   }
 
   /** Joins the branches: the stages after this take the output of every branch. */

@@ -27,10 +27,17 @@ export interface Outputs {
 }
 
 /** The source's decoder for a topic: its first matching subscription, like the MQTT source. */
-export function decoderFor(source: Source<unknown>, fallback: Decoder<DecodedValue> | undefined): (topic: string) => Decoder<DecodedValue> {
-  const subs = (source as { subscriptions?: ReadonlyArray<{ topic: string; decode: Decoder<DecodedValue> }> }).subscriptions;
+export function decoderFor(
+  source: Source<unknown>,
+  fallback: Decoder<DecodedValue> | undefined,
+): (topic: string) => Decoder<DecodedValue> {
+  const subs = (source as { subscriptions?: ReadonlyArray<{ topic: string; decode: Decoder<DecodedValue> }> })
+    .subscriptions;
   if (!subs) {
-    if (!fallback) throw new Error(`testPipeline: source "${source.name}" exposes no subscriptions; pass { decode } to choose a decoder`);
+    if (!fallback)
+      throw new Error(
+        `testPipeline: source "${source.name}" exposes no subscriptions; pass { decode } to choose a decoder`,
+      );
     return () => fallback;
   }
   const routes = subs.map((s) => ({ match: topicMatcher(s.topic), decoder: s.decode, filter: s.topic }));
@@ -38,7 +45,9 @@ export function decoderFor(source: Source<unknown>, fallback: Decoder<DecodedVal
     const r = routes.find((x) => x.match(topic));
     if (r) return r.decoder;
     if (fallback) return fallback;
-    throw new Error(`testPipeline: topic ${topic} matches no subscription of the source (${routes.map((x) => x.filter).join(', ')}), so a worker would never receive it`);
+    throw new Error(
+      `testPipeline: topic ${topic} matches no subscription of the source (${routes.map((x) => x.filter).join(', ')}), so a worker would never receive it`,
+    );
   };
 }
 
@@ -55,14 +64,21 @@ export function capture<T>(sink: Sink<T>, keep: (w: CapturedWrite) => void, writ
       const result = write ? await write(batch) : ({ status: 'delivered' } as const);
       const bad = new Set(result.status === 'partial' ? result.rejected.map((r) => r.index) : []);
       if (result.status === 'delivered' || result.status === 'partial') {
-        batch.items.forEach((item, i) => { if (!bad.has(i)) keep({ sink: sink.name, item, encoded: batch.encoded[i]! }); });
+        batch.items.forEach((item, i) => {
+          if (!bad.has(i)) keep({ sink: sink.name, item, encoded: batch.encoded[i]! });
+        });
       }
       return result;
     },
   };
 }
 
-export function outputs(writes: readonly CapturedWrite[], deadLetters: readonly DeadLetter[], produced: readonly unknown[], lineSink: string): Outputs {
+export function outputs(
+  writes: readonly CapturedWrite[],
+  deadLetters: readonly DeadLetter[],
+  produced: readonly unknown[],
+  lineSink: string,
+): Outputs {
   const readings = new Set<Reading>();
   const other = new Set<unknown>();
   const lines: string[] = [];
@@ -73,9 +89,16 @@ export function outputs(writes: readonly CapturedWrite[], deadLetters: readonly 
   }
   const alerts: AlertEvent[] = [];
   for (const p of produced) {
-    if (typeof (p as AlertEvent | null)?.ruleId === 'string' && typeof (p as AlertEvent).state === 'string') alerts.push(p as AlertEvent);
+    if (typeof (p as AlertEvent | null)?.ruleId === 'string' && typeof (p as AlertEvent).state === 'string')
+      alerts.push(p as AlertEvent);
     else other.add(p);
   }
-  return { readings: [...readings], lines, alerts, deadLetters: [...deadLetters], other: [...other], writes: [...writes] };
+  return {
+    readings: [...readings],
+    lines,
+    alerts,
+    deadLetters: [...deadLetters],
+    other: [...other],
+    writes: [...writes],
+  };
 }
-

@@ -2,8 +2,14 @@
 import type { Emitter, StageOutput, Transform } from '../core/types.js';
 
 /** Wraps a stage: counts its pending async calls and gives `open` the fake clock. */
-export function instrument(stage: Transform<unknown, unknown>, clock: FakeClock, tracker: { pending: number }): Transform<unknown, unknown> {
-  const done = () => { tracker.pending--; };
+export function instrument(
+  stage: Transform<unknown, unknown>,
+  clock: FakeClock,
+  tracker: { pending: number },
+): Transform<unknown, unknown> {
+  const done = () => {
+    tracker.pending--;
+  };
   return {
     name: stage.name,
     apply(body, ctx) {
@@ -19,7 +25,12 @@ export function instrument(stage: Transform<unknown, unknown>, clock: FakeClock,
 }
 
 /** A timer of the fake clock. */
-export interface Timer { readonly at: number; readonly seq: number; readonly fn: () => void; cancelled: boolean }
+export interface Timer {
+  readonly at: number;
+  readonly seq: number;
+  readonly fn: () => void;
+  cancelled: boolean;
+}
 
 /** A manual clock whose timers fire only when the harness advances it. */
 export class FakeClock {
@@ -31,20 +42,27 @@ export class FakeClock {
     setTimeout: (fn: () => void, ms: number): (() => void) => {
       const timer: Timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
       this.timers_.push(timer);
-      return () => { timer.cancelled = true; };
+      return () => {
+        timer.cancelled = true;
+      };
     },
   };
 
   constructor(private t: number) {}
 
-  now(): number { return this.t; }
-  set(t: number): void { this.t = Math.max(this.t, t); }
+  now(): number {
+    return this.t;
+  }
+  set(t: number): void {
+    this.t = Math.max(this.t, t);
+  }
 
   /** The earliest live timer due at or before `until`. */
   nextDue(until: number): Timer | undefined {
     this.timers_ = this.timers_.filter((x) => !x.cancelled);
     let best: Timer | undefined;
-    for (const x of this.timers_) if (x.at <= until && (!best || x.at < best.at || (x.at === best.at && x.seq < best.seq))) best = x;
+    for (const x of this.timers_)
+      if (x.at <= until && (!best || x.at < best.at || (x.at === best.at && x.seq < best.seq))) best = x;
     return best;
   }
 

@@ -59,12 +59,14 @@ export function validateAlertRules(rules: readonly AlertRule[]): string[] {
     if (seen.has(r.id)) problems.push(`${name}: duplicate id`);
     seen.add(r.id);
     if (!r.measurement) problems.push(`${name}: measurement must be non-empty`);
-    if (!['critical', 'warning', 'info'].includes(r.severity)) problems.push(`${name}: severity must be critical, warning or info`);
+    if (!['critical', 'warning', 'info'].includes(r.severity))
+      problems.push(`${name}: severity must be critical, warning or info`);
     for (const key of ['forMs', 'repeatIntervalMs'] as const) {
       const v = r[key];
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) problems.push(`${name}: ${key} must be a number ≥ 0`);
     }
-    if (typeof (r.when as Partial<AlertRule['when']> | undefined)?.kind !== 'string') problems.push(`${name}: when must be a condition (above, below, predicate, rateOfChange, absent)`);
+    if (typeof (r.when as Partial<AlertRule['when']> | undefined)?.kind !== 'string')
+      problems.push(`${name}: when must be a condition (above, below, predicate, rateOfChange, absent)`);
   }
   return problems;
 }
@@ -78,13 +80,21 @@ export function compileRules(rules: readonly AlertRule[]): CompiledRule[] {
   return rules.map((rule) => {
     const when = rule.when;
     const field = 'field' in when && when.field !== undefined ? when.field : null;
-    const tagMatch = Object.entries(rule.tags ?? {}).map(([k, v]) => [k, new Set(typeof v === 'string' ? [v] : v)] as const);
+    const tagMatch = Object.entries(rule.tags ?? {}).map(
+      ([k, v]) => [k, new Set(typeof v === 'string' ? [v] : v)] as const,
+    );
     const machine: MachineRule = {
-      id: rule.id, kind: when.kind === 'absent' ? 'absent' : when.kind === 'rateOfChange' ? 'rate' : 'signal',
-      forMs: rule.forMs ?? 0, repeatMs: rule.repeatIntervalMs ?? 0, afterMs: when.kind === 'absent' ? when.afterMs : 0,
-      fire: 'fire' in when ? when.fire : 0, clear: 'clear' in when ? when.clear : 0,
+      id: rule.id,
+      kind: when.kind === 'absent' ? 'absent' : when.kind === 'rateOfChange' ? 'rate' : 'signal',
+      forMs: rule.forMs ?? 0,
+      repeatMs: rule.repeatIntervalMs ?? 0,
+      afterMs: when.kind === 'absent' ? when.afterMs : 0,
+      fire: 'fire' in when ? when.fire : 0,
+      clear: 'clear' in when ? when.clear : 0,
       direction: when.kind === 'rateOfChange' ? when.direction : 'any',
-      severity: rule.severity, labels: { ...rule.labels }, field,
+      severity: rule.severity,
+      labels: { ...rule.labels },
+      field,
     };
     const selects = (r: Reading) => {
       if (r.measurement !== rule.measurement) return false;
@@ -105,8 +115,16 @@ export function compileRules(rules: readonly AlertRule[]): CompiledRule[] {
           if (v === undefined) return undefined;
           if (when.kind === 'rateOfChange') return 'r';
           return when.kind === 'above'
-            ? (v >= when.fire ? 'f' : v <= when.clear ? 'c' : 'n')
-            : (v <= when.fire ? 'f' : v >= when.clear ? 'c' : 'n');
+            ? v >= when.fire
+              ? 'f'
+              : v <= when.clear
+                ? 'c'
+                : 'n'
+            : v <= when.fire
+              ? 'f'
+              : v >= when.clear
+                ? 'c'
+                : 'n';
         }
       }
     };
@@ -123,7 +141,9 @@ export function compileRules(rules: readonly AlertRule[]): CompiledRule[] {
     };
     // After the first of a run, a clear changes nothing; a hold only matters for repeats; a fire
     // only for repeats and forMs. See the thinning in collect().
-    const thinnable = new Set<Signal>(machine.kind !== 'signal' ? [] : machine.repeatMs > 0 ? ['c'] : machine.forMs > 0 ? ['c', 'n'] : ['c', 'n', 'f']);
+    const thinnable = new Set<Signal>(
+      machine.kind !== 'signal' ? [] : machine.repeatMs > 0 ? ['c'] : machine.forMs > 0 ? ['c', 'n'] : ['c', 'n', 'f'],
+    );
     return { rule, machine, selects, observe, signal, value, thinnable };
   });
 }

@@ -13,7 +13,19 @@ export function logHandler(log: Logger): AlertHandler {
     name: 'log',
     async handle(e, { jobId }) {
       const level = e.state === 'firing' && e.severity !== 'info' ? 'warn' : 'info';
-      log[level]({ jobId, ruleId: e.ruleId, severity: e.severity, tags: e.tags, value: e.value, repeat: e.repeat, startsAt: e.startsAt, endsAt: e.endsAt }, `alert ${e.state}`);
+      log[level](
+        {
+          jobId,
+          ruleId: e.ruleId,
+          severity: e.severity,
+          tags: e.tags,
+          value: e.value,
+          repeat: e.repeat,
+          startsAt: e.startsAt,
+          endsAt: e.endsAt,
+        },
+        `alert ${e.state}`,
+      );
     },
   };
 }
@@ -47,7 +59,8 @@ export function webhookHandler(options: WebhookOptions): AlertHandler {
       await res.body?.cancel();
       if (res.ok) return;
       const message = `webhook ${url} answered ${res.status}`;
-      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw new UnrecoverableError(message);
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
+        throw new UnrecoverableError(message);
       throw new Error(message);
     },
   };
@@ -71,7 +84,13 @@ export interface MqttHandlerOptions {
 
 /** The MQTT topic of an alert for a topic template (see {@link MqttHandlerOptions.topic}). */
 export function alertTopic(template: string, e: AlertEvent): string {
-  const vars: Record<string, string> = { ...e.tags, ruleId: e.ruleId, state: e.state, severity: e.severity, measurement: e.measurement };
+  const vars: Record<string, string> = {
+    ...e.tags,
+    ruleId: e.ruleId,
+    state: e.state,
+    severity: e.severity,
+    measurement: e.measurement,
+  };
   return template.replace(/\{([^{}]+)\}/g, (_m, name: string) => (vars[name] ?? '_').replace(/[/+#]/g, '_'));
 }
 
@@ -83,15 +102,25 @@ export function alertTopic(template: string, e: AlertEvent): string {
 export function mqttHandler(options: MqttHandlerOptions): AlertHandler {
   const template = options.topic ?? 'alerts/{ruleId}/{state}';
   let client: Promise<MqttClient> | undefined = options.client && Promise.resolve(options.client);
-  const connect = () => (client ??= mqtt.connectAsync(options.url ?? 'mqtt://127.0.0.1:1884', {
-    clientId: `tributary-alerts-${process.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`, protocolVersion: 5, reconnectPeriod: 1000,
-  }).catch((error: unknown) => { client = undefined; throw error; }));
+  const connect = () =>
+    (client ??= mqtt
+      .connectAsync(options.url ?? 'mqtt://127.0.0.1:1884', {
+        clientId: `tributary-alerts-${process.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`,
+        protocolVersion: 5,
+        reconnectPeriod: 1000,
+      })
+      .catch((error: unknown) => {
+        client = undefined;
+        throw error;
+      }));
   return {
     name: 'mqtt',
     async handle(event, { jobId }) {
       const c = await connect();
       await c.publishAsync(alertTopic(template, event), JSON.stringify({ jobId, ...event }), {
-        qos: options.qos ?? 1, retain: options.retain ?? false, properties: { contentType: 'application/json', userProperties: { jobId } },
+        qos: options.qos ?? 1,
+        retain: options.retain ?? false,
+        properties: { contentType: 'application/json', userProperties: { jobId } },
       });
     },
     async close() {

@@ -29,7 +29,8 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
   const problems = validateAlertRules(options.rules);
   if (problems.length > 0) throw new ConfigError('alertQueue rules', 'valid rules', problems.join('; '));
   const queueName = typeof options.queue === 'string' ? options.queue : options.queue.name;
-  if (!queueName || queueName.includes(':')) throw new ConfigError('alertQueue queue', 'a queue name without ":"', queueName);
+  if (!queueName || queueName.includes(':'))
+    throw new ConfigError('alertQueue queue', 'a queue name without ":"', queueName);
   const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
   const slotMs = sweepIntervalMs > 0 ? sweepIntervalMs : 5000;
   const clock = options.clock ?? Date.now;
@@ -40,39 +41,46 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
   const fold = new ObservationFold(compiled);
   const absentRules: Record<string, MachineRule> = {};
   for (const c of compiled) if (c.machine.kind === 'absent') absentRules[c.rule.id] = c.machine;
-  const startupGraceMs = options.deadmanStartupGraceMs ?? Math.max(0, ...Object.values(absentRules).map((r) => r.afterMs));
+  const startupGraceMs =
+    options.deadmanStartupGraceMs ?? Math.max(0, ...Object.values(absentRules).map((r) => r.afterMs));
   let openedAt = Number.POSITIVE_INFINITY;
   let flow: PipelineFlow | undefined;
 
   const owned = options.redis === undefined;
-  const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', {
-    lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
-    retryStrategy: (times) => Math.min(times * 200, 5_000),
-    // A command unanswered this long means a dead peer (half-open: no FIN, no RST): drop the socket
-    // and reconnect, instead of waiting out TCP's retransmission backoff (minutes).
-    socketTimeout: 10_000,
-  });
+  const redis =
+    options.redis ??
+    new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(times * 200, 5_000),
+      // A command unanswered this long means a dead peer (half-open: no FIN, no RST): drop the socket
+      // and reconnect, instead of waiting out TCP's retransmission backoff (minutes).
+      socketTimeout: 10_000,
+    });
   redis.on('error', noop); // connection errors surface as failed writes, which are retried
   const keys = alertKeys(options.keyPrefix ?? `tributary:alerts:{${queueName}}`);
   const store = redisAlertStore(redis, keys);
   /** Transitions recorded in the outbox but not yet in BullMQ, by job id. */
   const unsent = new Map<string, AlertTransition>();
-  let queue: Promise<Queue> | undefined = typeof options.queue === 'string' ? undefined : Promise.resolve(options.queue);
+  let queue: Promise<Queue> | undefined =
+    typeof options.queue === 'string' ? undefined : Promise.resolve(options.queue);
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<SweepResult> | undefined;
 
-  const getQueue = (): Promise<Queue> => (queue ??= (async () => {
-    const q = new Queue(queueName, { connection: redis, prefix: options.prefix });
-    q.on('error', noop);
-    try {
-      await withTimeout(q.waitUntilReady(), 5_000, 'BullMQ queue not ready');
-      return q;
-    } catch (error) {
-      queue = undefined; // BullMQ keeps a failed start forever: build a new Queue next time
-      void q.close().catch(noop);
-      throw error;
-    }
-  })());
+  const getQueue = (): Promise<Queue> =>
+    (queue ??= (async () => {
+      const q = new Queue(queueName, { connection: redis, prefix: options.prefix });
+      q.on('error', noop);
+      try {
+        await withTimeout(q.waitUntilReady(), 5_000, 'BullMQ queue not ready');
+        return q;
+      } catch (error) {
+        queue = undefined; // BullMQ keeps a failed start forever: build a new Queue next time
+        void q.close().catch(noop);
+        throw error;
+      }
+    })());
 
   /** Enqueues what is unsent (idempotent by job id), then clears it from the outbox. */
   const enqueue = async (transitions: readonly AlertTransition[]): Promise<void> => {
@@ -86,7 +94,9 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     }
     for (const tr of batch) unsent.delete(tr.id);
     // Should this fail, a sweep re-enqueues the entries later and BullMQ ignores the known ids.
-    await store.ack(batch.map((tr) => tr.id)).catch((error: unknown) => log?.warn({ error }, 'alert outbox cleanup failed; a sweep will retry'));
+    await store
+      .ack(batch.map((tr) => tr.id))
+      .catch((error: unknown) => log?.warn({ error }, 'alert outbox cleanup failed; a sweep will retry'));
   };
 
   const nowKeys = () => {
@@ -109,26 +119,44 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
     }
   };
   /** Takes the fold and sends it; not async, so the groups taken are garbage once sent, not held while Redis works. */
-  const applyFolded = (): { folded: ReturnType<ObservationFold['take']>['folded']; transitions: Promise<AlertTransition[]> } => {
+  const applyFolded = (): {
+    folded: ReturnType<ObservationFold['take']>['folded'];
+    transitions: Promise<AlertTransition[]>;
+  } => {
     const { now, nowT } = nowKeys();
     const { groups, rules, folded } = fold.take(nowT);
     try {
-      return { folded, transitions: groups.length > 0 ? store.apply({ now, nowT, workerId, rules, groups }) : Promise.resolve([]) };
+      return {
+        folded,
+        transitions: groups.length > 0 ? store.apply({ now, nowT, workerId, rules, groups }) : Promise.resolve([]),
+      };
     } catch (error) {
       return { folded, transitions: Promise.reject(error) };
     }
   };
 
   const sweepOnce = async (): Promise<SweepResult> => {
-    if (redis.status !== 'ready') return { status: 'failed', failure: unavailable(`redis connection is ${redis.status}`) };
+    if (redis.status !== 'ready')
+      return { status: 'failed', failure: unavailable(`redis connection is ${redis.status}`) };
     const { now, nowT } = nowKeys();
     try {
       const hold = flow
         ? deadmanHolds(absentRules, flow.flowingForMs(), options.deadmanStartupGraceMs)
         : deadmanHolds(absentRules, now - openedAt, startupGraceMs);
-      const reply = await store.sweep({
-        now, nowT, workerId, rules: absentRules, hold, limit: 1000, graceMs: options.outboxGraceMs ?? 10_000, claimLimit: 1000, lockMs: slotMs * 2,
-      }, `${keys.sweepLock}:${Math.floor(now / slotMs)}`);
+      const reply = await store.sweep(
+        {
+          now,
+          nowT,
+          workerId,
+          rules: absentRules,
+          hold,
+          limit: 1000,
+          graceMs: options.outboxGraceMs ?? 10_000,
+          claimLimit: 1000,
+          lockMs: slotMs * 2,
+        },
+        `${keys.sweepLock}:${Math.floor(now / slotMs)}`,
+      );
       if (reply.skipped) return { status: 'skipped' };
       await enqueue([...reply.transitions, ...reply.claimed]);
       return { status: 'swept', transitions: reply.transitions.length, claimed: reply.claimed.length };
@@ -156,16 +184,22 @@ export function alertQueue(options: AlertQueueOptions): AlertQueueSink {
       if (owned && redis.status === 'wait') await redis.connect().catch(noop);
       if (sweepIntervalMs > 0) {
         timer = setInterval(() => {
-          sweeping ??= sweepOnce().then((r) => {
-            if (r.status === 'failed') log?.warn({ code: r.failure.code, error: r.failure.reason }, 'alert sweep failed');
-            return r;
-          }).finally(() => { sweeping = undefined; });
+          sweeping ??= sweepOnce()
+            .then((r) => {
+              if (r.status === 'failed')
+                log?.warn({ code: r.failure.code, error: r.failure.reason }, 'alert sweep failed');
+              return r;
+            })
+            .finally(() => {
+              sweeping = undefined;
+            });
         }, sweepIntervalMs);
         timer.unref();
       }
     },
     async write({ encoded }: Batch<Reading>): Promise<WriteResult> {
-      if (redis.status !== 'ready') return { status: 'retry', failure: unavailable(`redis connection is ${redis.status}`) };
+      if (redis.status !== 'ready')
+        return { status: 'retry', failure: unavailable(`redis connection is ${redis.status}`) };
       const rejected: Array<{ index: number; failure: Failure }> = [];
       for (let index = 0; index < encoded.length; index++) {
         const failure = encoded[index] === '' ? undefined : ruleFailureOf(encoded[index]!);
@@ -203,7 +237,12 @@ function failureOf(error: unknown): Failure {
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(message)), ms); })]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }
 
 export { defaultAlertJobOptions, toAlertEvent, toAlertJob, type AlertJob, type AlertJobOptions } from './jobs.js';

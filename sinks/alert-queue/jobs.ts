@@ -46,10 +46,20 @@ export function isoOf(t: string): string {
 export function toAlertEvent(tr: AlertTransition): AlertEvent {
   const { measurement, tags } = parseSeries(tr.series);
   return {
-    ruleId: tr.ruleId, severity: tr.severity as AlertEvent['severity'], labels: tr.labels, measurement, field: tr.field ?? null, tags,
-    state: tr.state, repeat: tr.repeat, value: tr.value ?? null,
-    startsAt: isoOf(tr.startsAt ?? tr.t), endsAt: tr.endsAt === undefined ? null : isoOf(tr.endsAt),
-    eventTime: isoOf(tr.t), eventTimeNs: BigInt(tr.t).toString(), workerId: tr.workerId,
+    ruleId: tr.ruleId,
+    severity: tr.severity as AlertEvent['severity'],
+    labels: tr.labels,
+    measurement,
+    field: tr.field ?? null,
+    tags,
+    state: tr.state,
+    repeat: tr.repeat,
+    value: tr.value ?? null,
+    startsAt: isoOf(tr.startsAt ?? tr.t),
+    endsAt: tr.endsAt === undefined ? null : isoOf(tr.endsAt),
+    eventTime: isoOf(tr.t),
+    eventTimeNs: BigInt(tr.t).toString(),
+    workerId: tr.workerId,
   };
 }
 

@@ -1,5 +1,12 @@
 import {
-  nextDue, step, type AlertStore, type AlertTransition, type BatchPayload, type SeriesState, type SweepPayload, type SweepReply,
+  nextDue,
+  step,
+  type AlertStore,
+  type AlertTransition,
+  type BatchPayload,
+  type SeriesState,
+  type SweepPayload,
+  type SweepReply,
 } from './state-machine.js';
 
 /**
@@ -105,5 +112,8 @@ export class MemoryAlertStore implements AlertStore {
 
 /** Entries with score ≤ max, by score then member, at most `limit` (ZRANGEBYSCORE … LIMIT 0 limit). */
 function byScore(set: ReadonlyMap<string, number>, max: number, limit: number): Array<[string, number]> {
-  return [...set].filter(([, s]) => s <= max).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, limit);
+  return [...set]
+    .filter(([, s]) => s <= max)
+    .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .slice(0, limit);
 }

@@ -56,7 +56,8 @@ export class ObservationFold {
    * @returns '' when folded; when a rule threw, the reason (marked; see {@link ruleFailureOf}) and nothing is folded
    */
   add(r: Reading): string {
-    const compiled = this.compiled, signals = this.signals;
+    const compiled = this.compiled,
+      signals = this.signals;
     const selected = this.selectedFor === r ? this.selected : this.select(r);
     this.selectedFor = undefined;
     // Evaluated first, folded after: a reading a rule throws on contributes nothing.
@@ -113,7 +114,9 @@ export class ObservationFold {
     const c = this.compiled[i]!;
     let g = s.perRule[i];
     if (g === undefined) s.perRule[i] = g = { obs: [], n: 0, sorted: true };
-    const obs = g.obs, n = g.n, ns = r.timeNs;
+    const obs = g.obs,
+      n = g.n,
+      ns = r.timeNs;
     if (n > 0) {
       if (c.machine.kind === 'absent') return; // one "seen" per take
       if (ns < (obs[n - 3] as bigint)) g.sorted = false;
@@ -157,7 +160,9 @@ export class ObservationFold {
         const obs = g.obs;
         const observations: Observation[] = [];
         for (let k = 0; k < g.n; k += 3) {
-          const t = timeKey(obs[k] as bigint), signal = obs[k + 1] as Signal, value = obs[k + 2] as Value | undefined;
+          const t = timeKey(obs[k] as bigint),
+            signal = obs[k + 1] as Signal,
+            value = obs[k + 2] as Value | undefined;
           observations.push(value === undefined ? [t, signal] : [t, signal, value]);
         }
         groups.push([c.rule.id, series, observations]);
@@ -200,7 +205,8 @@ export class ObservationFold {
           e.sorted = e.sorted && g.sorted && (g.obs[0] as bigint) >= (e.obs[e.n - 3] as bigint);
           for (let k = 0; k < g.n; k++) e.obs[e.n + k] = g.obs[k];
           e.n += g.n;
-          if (e.sorted) { // a run may span the two
+          if (e.sorted) {
+            // a run may span the two
             e.obs = thin(e.obs, e.n, this.compiled[i]!.thinnable);
             e.n = e.obs.length;
           }
@@ -216,7 +222,11 @@ export function ruleFailureOf(added: string): Failure | undefined {
 }
 
 /** Groups readings as the sink would fold them into one write: for tests and tools that hold readings. */
-export function collectReadings(items: readonly Reading[], compiled: readonly CompiledRule[], nowT: string): CollectedRules & { rejected: Array<{ index: number; failure: Failure }> } {
+export function collectReadings(
+  items: readonly Reading[],
+  compiled: readonly CompiledRule[],
+  nowT: string,
+): CollectedRules & { rejected: Array<{ index: number; failure: Failure }> } {
   const fold = new ObservationFold(compiled);
   const rejected: Array<{ index: number; failure: Failure }> = [];
   items.forEach((r, index) => {

@@ -24,7 +24,9 @@ export function thin(obs: Pending, n: number, thinnable: ReadonlySet<Signal>): P
 /** The observations in time order (stable: of two at the same time, the first folded stays first). */
 export function sorted(obs: Pending, n: number): Pending {
   const order = Array.from({ length: n / 3 }, (_, k) => 3 * k);
-  order.sort((a, b) => ((obs[a] as bigint) < (obs[b] as bigint) ? -1 : (obs[a] as bigint) > (obs[b] as bigint) ? 1 : 0));
+  order.sort((a, b) =>
+    (obs[a] as bigint) < (obs[b] as bigint) ? -1 : (obs[a] as bigint) > (obs[b] as bigint) ? 1 : 0,
+  );
   const out: Pending = [];
   for (const k of order) out.push(obs[k], obs[k + 1], obs[k + 2]);
   return out;

@@ -138,7 +138,14 @@ export function jobIdOf(ruleId: string, series: string, state: string, t: string
 }
 
 /** Applies one observation to `rec`, calling `emit` for a transition worth a job. */
-export function step(rule: MachineRule, series: string, rec: SeriesState, o: Observation, workerId: string, emit: (tr: AlertTransition) => void): void {
+export function step(
+  rule: MachineRule,
+  series: string,
+  rec: SeriesState,
+  o: Observation,
+  workerId: string,
+  emit: (tr: AlertTransition) => void,
+): void {
   const t = o[0];
   let c = o[1];
   let value = o[2];
@@ -159,10 +166,24 @@ export function step(rule: MachineRule, series: string, rec: SeriesState, o: Obs
       else if (rate <= rule.clear) c = 'c';
     }
   }
-  const notify = (state: 'firing' | 'resolved', repeat: boolean) => emit(clean({
-    id: jobIdOf(rule.id, series, state, t), ruleId: rule.id, severity: rule.severity, labels: rule.labels, field: rule.field,
-    series, state, repeat, t, value, startsAt: rec.fs, endsAt: state === 'resolved' ? t : undefined, workerId,
-  }));
+  const notify = (state: 'firing' | 'resolved', repeat: boolean) =>
+    emit(
+      clean({
+        id: jobIdOf(rule.id, series, state, t),
+        ruleId: rule.id,
+        severity: rule.severity,
+        labels: rule.labels,
+        field: rule.field,
+        series,
+        state,
+        repeat,
+        t,
+        value,
+        startsAt: rec.fs,
+        endsAt: state === 'resolved' ? t : undefined,
+        workerId,
+      }),
+    );
   const fire = () => {
     rec.s = 'firing';
     rec.fs = t;
@@ -206,7 +227,11 @@ export function step(rule: MachineRule, series: string, rec: SeriesState, o: Obs
  * @example
  * deadmanHolds({ deadman: rule }, 10_000) // { deadman: 20_000 } when rule.afterMs is 30 000
  */
-export function deadmanHolds(rules: Readonly<Record<string, MachineRule>>, flowingMs: number, graceMs?: number): Record<string, number> {
+export function deadmanHolds(
+  rules: Readonly<Record<string, MachineRule>>,
+  flowingMs: number,
+  graceMs?: number,
+): Record<string, number> {
   const flowing = flowingMs > 0 ? flowingMs : 0;
   const hold: Record<string, number> = {};
   for (const [id, rule] of Object.entries(rules)) {

@@ -20,7 +20,13 @@ export interface AlertKeys {
  */
 export function alertKeys(keyPrefix: string): AlertKeys {
   const p = /\{[^{}]+\}/.test(keyPrefix) ? keyPrefix : `{${keyPrefix}}`;
-  return { state: `${p}:state`, deadlines: `${p}:deadlines`, outbox: `${p}:outbox`, leases: `${p}:outbox-leases`, sweepLock: `${p}:sweep` };
+  return {
+    state: `${p}:state`,
+    deadlines: `${p}:deadlines`,
+    outbox: `${p}:outbox`,
+    leases: `${p}:outbox-leases`,
+    sweepLock: `${p}:sweep`,
+  };
 }
 
 const COMMAND = 'tributaryAlerts1';
@@ -39,17 +45,26 @@ export function redisAlertStore(redis: Redis, keys: AlertKeys): AlertStore {
   }
   const run = (mode: 'apply' | 'sweep', json: string, lock = keys.sweepLock) =>
     (redis as unknown as ScriptClient)[COMMAND](keys.state, keys.deadlines, keys.outbox, keys.leases, lock, mode, json);
-  const parse = (rows: unknown): AlertTransition[] => (Array.isArray(rows) ? rows.map((r) => JSON.parse(String(r)) as AlertTransition) : []);
+  const parse = (rows: unknown): AlertTransition[] =>
+    Array.isArray(rows) ? rows.map((r) => JSON.parse(String(r)) as AlertTransition) : [];
   return {
     // Not async: the payload is not held while Redis works.
     apply: (payload) => run('apply', applyWire(payload)).then(parse),
     async sweep(payload, lockKey): Promise<SweepReply> {
-      const [status, transitions, claimed] = (await run('sweep', JSON.stringify(payload), lockKey)) as [string, unknown, unknown];
+      const [status, transitions, claimed] = (await run('sweep', JSON.stringify(payload), lockKey)) as [
+        string,
+        unknown,
+        unknown,
+      ];
       return { skipped: status === 'skipped', transitions: parse(transitions), claimed: parse(claimed) };
     },
     async ack(ids) {
       if (ids.length === 0) return;
-      const results = await redis.multi().hdel(keys.outbox, ...ids).zrem(keys.leases, ...ids).exec();
+      const results = await redis
+        .multi()
+        .hdel(keys.outbox, ...ids)
+        .zrem(keys.leases, ...ids)
+        .exec();
       const failed = results?.find(([error]) => error);
       if (!results || failed) throw failed?.[0] ?? new Error('outbox acknowledgement aborted');
     },

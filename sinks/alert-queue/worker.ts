@@ -58,28 +58,37 @@ export interface AlertWorker {
 export async function startAlertWorker(options: AlertWorkerOptions): Promise<AlertWorker> {
   const names = options.handlers.map((h) => h.name);
   if (names.length === 0) throw new ConfigError('startAlertWorker handlers', 'at least one handler');
-  if (new Set(names).size !== names.length) throw new ConfigError('startAlertWorker handlers', 'unique handler names', names);
+  if (new Set(names).size !== names.length)
+    throw new ConfigError('startAlertWorker handlers', 'unique handler names', names);
   const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('startAlertWorker concurrency', 'an integer ≥ 1', concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new ConfigError('startAlertWorker concurrency', 'an integer ≥ 1', concurrency);
   const { limiter, log } = options;
-  if (limiter && !(limiter.max >= 1 && limiter.duration > 0)) throw new ConfigError('startAlertWorker limiter', '{ max ≥ 1, duration > 0 }', limiter);
+  if (limiter && !(limiter.max >= 1 && limiter.duration > 0))
+    throw new ConfigError('startAlertWorker limiter', '{ max ≥ 1, duration > 0 }', limiter);
 
   // BullMQ's blocking connections need maxRetriesPerRequest: null and an offline queue.
   const connection = options.redis
     ? options.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false })
     : new Redis(options.url ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   connection.on('error', () => {});
-  const worker = new Worker<AlertEvent>(options.queue, async (job: Job<AlertEvent>) => {
-    const done = new Set(handledBy(job.progress));
-    for (const h of options.handlers) {
-      if (done.has(h.name)) continue;
-      await h.handle(job.data, { jobId: job.id ?? '', attempt: job.attemptsMade + 1 });
-      done.add(h.name);
-      if (done.size < options.handlers.length) await job.updateProgress({ handled: [...done] });
-    }
-  }, { connection, concurrency, limiter, prefix: options.prefix, autorun: true });
+  const worker = new Worker<AlertEvent>(
+    options.queue,
+    async (job: Job<AlertEvent>) => {
+      const done = new Set(handledBy(job.progress));
+      for (const h of options.handlers) {
+        if (done.has(h.name)) continue;
+        await h.handle(job.data, { jobId: job.id ?? '', attempt: job.attemptsMade + 1 });
+        done.add(h.name);
+        if (done.size < options.handlers.length) await job.updateProgress({ handled: [...done] });
+      }
+    },
+    { connection, concurrency, limiter, prefix: options.prefix, autorun: true },
+  );
   worker.on('error', (error) => log?.warn({ error }, 'alert worker error'));
-  worker.on('failed', (job, error) => log?.warn({ jobId: job?.id, attempts: job?.attemptsMade, error: error.message }, 'alert job failed'));
+  worker.on('failed', (job, error) =>
+    log?.warn({ jobId: job?.id, attempts: job?.attemptsMade, error: error.message }, 'alert job failed'),
+  );
   await worker.waitUntilReady();
   return {
     worker,

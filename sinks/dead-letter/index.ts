@@ -53,16 +53,21 @@ export interface PipelineAwareDeadLetterSink extends DeadLetterSink {
 export function redisDeadLetters(options: RedisDeadLettersOptions): PipelineAwareDeadLetterSink {
   const stream = options.stream ?? 'tributary:dead-letters';
   const owned = options.redis === undefined;
-  const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', {
-    lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
-    retryStrategy: (times) => Math.min(times * 200, 5_000),
-    socketTimeout: 10_000, // a command unanswered this long: dead peer (half-open), reconnect
-  });
+  const redis =
+    options.redis ??
+    new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(times * 200, 5_000),
+      socketTimeout: 10_000, // a command unanswered this long: dead peer (half-open), reconnect
+    });
   redis.on('error', () => {}); // connection errors surface as failed writes, which are retried
   const sink = (pipeline: string | undefined): PipelineAwareDeadLetterSink => ({
     name: 'dead-letters',
     batch: { maxItems: 500, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 1, ...options.batch },
-    accepts: (item): item is DeadLetter => typeof (item as DeadLetter | null)?.code === 'string' && (item as DeadLetter).payload instanceof Uint8Array,
+    accepts: (item): item is DeadLetter =>
+      typeof (item as DeadLetter | null)?.code === 'string' && (item as DeadLetter).payload instanceof Uint8Array,
     encode: (letter) => encodeDeadLetter(letter, pipeline),
     forPipeline: (name) => sink(options.pipeline ?? name),
     async open() {
@@ -74,7 +79,11 @@ export function redisDeadLetters(options: RedisDeadLettersOptions): PipelineAwar
         for (const e of encoded) multi.xadd(stream, '*', 'letter', e);
         const results = await multi.exec();
         const failed = results?.find(([err]) => err);
-        if (!results || failed) return { status: 'retry', failure: { code: 'redis_error', reason: String(failed?.[0] ?? 'transaction aborted') } };
+        if (!results || failed)
+          return {
+            status: 'retry',
+            failure: { code: 'redis_error', reason: String(failed?.[0] ?? 'transaction aborted') },
+          };
         return { status: 'delivered' };
       } catch (error) {
         return { status: 'retry', failure: { code: 'redis_unavailable', reason: (error as Error).message } };

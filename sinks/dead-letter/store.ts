@@ -26,7 +26,12 @@ const PAGE = 500;
  * ends. An entry that is not a stored dead letter (written there by something else) is listed
  * with code `unreadable` rather than failing.
  */
-export async function listDeadLetters(redis: Redis, stream: string, count = 100, query: DeadLetterQuery = {}): Promise<DeadLetterEntry[]> {
+export async function listDeadLetters(
+  redis: Redis,
+  stream: string,
+  count = 100,
+  query: DeadLetterQuery = {},
+): Promise<DeadLetterEntry[]> {
   const newestFirst = query.order === 'newest-first';
   const oldest = query.sinceMs === undefined ? '-' : `${Math.max(0, Math.floor(query.sinceMs))}-0`;
   const found: DeadLetterEntry[] = [];
@@ -52,10 +57,18 @@ function parseLetter(fields: readonly string[]): StoredDeadLetter {
   const raw = fields[fields.indexOf('letter') + 1] ?? '';
   try {
     const letter = JSON.parse(raw) as Partial<StoredDeadLetter>;
-    if (typeof letter.code === 'string' && typeof letter.topic === 'string' && typeof letter.payloadBase64 === 'string') return letter as StoredDeadLetter;
-  } catch { /* not JSON: reported below */ }
+    if (typeof letter.code === 'string' && typeof letter.topic === 'string' && typeof letter.payloadBase64 === 'string')
+      return letter as StoredDeadLetter;
+  } catch {
+    /* not JSON: reported below */
+  }
   return {
-    code: 'unreadable', reason: 'stream entry is not a Tributary dead letter', stage: 'store', topic: '', qos: 0, receivedAtMs: 0,
+    code: 'unreadable',
+    reason: 'stream entry is not a Tributary dead letter',
+    stage: 'store',
+    topic: '',
+    qos: 0,
+    receivedAtMs: 0,
     payloadBase64: Buffer.from(raw).toString('base64'),
   };
 }

@@ -18,11 +18,34 @@ export function classifyWriteError(error: unknown, hints: FixHints): WriteResult
   if (error instanceof HttpError) {
     const body = (error.body ?? error.message).slice(0, 500);
     const status = error.statusCode;
-    if (status === 400 || status === 422) return { status: 'rejected', failure: { code: 'write_rejected', reason: `InfluxDB rejected the write (${status}): ${body}` } };
-    if (status === 413) return { status: 'rejected', failure: { code: 'write_too_large', reason: `InfluxDB refused the request size (413): ${body}` } };
-    if (status === 401 || status === 403) return { status: 'retry', failure: { code: 'write_unauthorized', reason: `InfluxDB refused the credentials (${status}): ${hints.unauthorized}` } };
-    if (status === 404) return { status: 'retry', failure: { code: 'write_not_found', reason: `InfluxDB answered 404: ${hints.notFound}; ${body}` } };
-    return { status: 'retry', failure: { code: `http_${status}`, reason: `InfluxDB answered ${status}: ${body}` }, retryAfterMs: retryAfterMs(error) };
+    if (status === 400 || status === 422)
+      return {
+        status: 'rejected',
+        failure: { code: 'write_rejected', reason: `InfluxDB rejected the write (${status}): ${body}` },
+      };
+    if (status === 413)
+      return {
+        status: 'rejected',
+        failure: { code: 'write_too_large', reason: `InfluxDB refused the request size (413): ${body}` },
+      };
+    if (status === 401 || status === 403)
+      return {
+        status: 'retry',
+        failure: {
+          code: 'write_unauthorized',
+          reason: `InfluxDB refused the credentials (${status}): ${hints.unauthorized}`,
+        },
+      };
+    if (status === 404)
+      return {
+        status: 'retry',
+        failure: { code: 'write_not_found', reason: `InfluxDB answered 404: ${hints.notFound}; ${body}` },
+      };
+    return {
+      status: 'retry',
+      failure: { code: `http_${status}`, reason: `InfluxDB answered ${status}: ${body}` },
+      retryAfterMs: retryAfterMs(error),
+    };
   }
   const e = (error ?? {}) as { code?: string; message?: string; name?: string };
   return { status: 'retry', failure: { code: e.code ?? e.name ?? 'write_error', reason: e.message ?? String(error) } };

@@ -31,11 +31,16 @@ const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 /** The type the line protocol writes a value as; `undefined` for what the encoder skips (NaN, ±Infinity, beyond int64, null). */
 export function fieldTypeOf(value: FieldValue | null | undefined): InfluxFieldType | undefined {
   switch (typeof value) {
-    case 'number': return Number.isFinite(value) ? 'float' : undefined;
-    case 'bigint': return value >= -(2n ** 63n) && value < 2n ** 63n ? 'integer' : undefined;
-    case 'boolean': return 'boolean';
-    case 'string': return 'string';
-    default: return undefined;
+    case 'number':
+      return Number.isFinite(value) ? 'float' : undefined;
+    case 'bigint':
+      return value >= -(2n ** 63n) && value < 2n ** 63n ? 'integer' : undefined;
+    case 'boolean':
+      return 'boolean';
+    case 'string':
+      return 'string';
+    default:
+      return undefined;
   }
 }
 
@@ -47,7 +52,8 @@ export function coerceFieldValue(value: FieldValue, known: InfluxFieldType): Fie
   const type = fieldTypeOf(value);
   if (type === known) return value;
   if (known === 'float' && typeof value === 'bigint' && value >= -MAX_EXACT && value <= MAX_EXACT) return Number(value);
-  if (known === 'integer' && typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < INT64_LIMIT) return BigInt(value);
+  if (known === 'integer' && typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < INT64_LIMIT)
+    return BigInt(value);
   return undefined;
 }
 
@@ -55,7 +61,10 @@ export function coerceFieldValue(value: FieldValue, known: InfluxFieldType): Fie
 export type TypeCheck = { readonly reading: Reading } | { readonly conflict: Failure };
 
 /** Checks every field of `reading` against `typeOf` (unknown fields pass as they are). */
-export function holdFieldTypes(reading: Reading, typeOf: (measurement: string, field: string) => InfluxFieldType | undefined): TypeCheck {
+export function holdFieldTypes(
+  reading: Reading,
+  typeOf: (measurement: string, field: string) => InfluxFieldType | undefined,
+): TypeCheck {
   let fields: Reading['fields'] | undefined;
   for (const key in reading.fields) {
     const value = reading.fields[key]!;
@@ -72,7 +81,10 @@ export function holdFieldTypes(reading: Reading, typeOf: (measurement: string, f
 function conflict(measurement: string, field: string, known: InfluxFieldType, value: FieldValue): Failure {
   const type = fieldTypeOf(value)!;
   const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 100)) : String(value);
-  const why = (known === 'integer' && type === 'float') || (known === 'float' && type === 'integer') ? ', not convertible without loss' : '';
+  const why =
+    (known === 'integer' && type === 'float') || (known === 'float' && type === 'integer')
+      ? ', not convertible without loss'
+      : '';
   return {
     code: 'field_type_conflict',
     reason: `field ${JSON.stringify(field)} of measurement ${JSON.stringify(measurement)} is ${known}, this value is ${type} (${shown})${why}`,
@@ -80,10 +92,13 @@ function conflict(measurement: string, field: string, known: InfluxFieldType, va
 }
 
 /** `input field "f" on measurement "m" is type string, already exists as type float` in an InfluxDB 1.x 400 or 2.x 422, quotes maybe JSON-escaped. */
-const SERVER_CONFLICT = /input field \\*"(.+?)\\*" on measurement \\*"(.+?)\\*" is type \w+, already exists as type (\w+)/;
+const SERVER_CONFLICT =
+  /input field \\*"(.+?)\\*" on measurement \\*"(.+?)\\*" is type \w+, already exists as type (\w+)/;
 
 /** The field, measurement and stored type an InfluxDB field-type-conflict message names. */
-export function parseServerConflict(message: string): { measurement: string; field: string; type: InfluxFieldType } | undefined {
+export function parseServerConflict(
+  message: string,
+): { measurement: string; field: string; type: InfluxFieldType } | undefined {
   const m = SERVER_CONFLICT.exec(message);
   return m && TYPES.has(m[3]!) ? { field: m[1]!, measurement: m[2]!, type: m[3] as InfluxFieldType } : undefined;
 }
@@ -105,11 +120,21 @@ export class FieldTypeRegistry {
   /** Server-reported types not yet in Redis. */
   private pending: Array<[string, string, InfluxFieldType]> = [];
 
-  constructor(private readonly options: FieldTypesOptions, private readonly target: string) {
+  constructor(
+    private readonly options: FieldTypesOptions,
+    private readonly target: string,
+  ) {
     this.owned = options.redis === undefined && options.redisUrl !== undefined;
-    this.redis = options.redis ?? (options.redisUrl === undefined ? undefined : new Redis(options.redisUrl, {
-      lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (times) => Math.min(times * 200, 5_000),
-    }));
+    this.redis =
+      options.redis ??
+      (options.redisUrl === undefined
+        ? undefined
+        : new Redis(options.redisUrl, {
+            lazyConnect: true,
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: (times) => Math.min(times * 200, 5_000),
+          }));
     if (this.owned) this.redis?.on('error', () => {}); // failures surface as retried writes
   }
 
@@ -124,7 +149,8 @@ export class FieldTypeRegistry {
   }
 
   /** The type known for a field, from the local cache (see {@link resolve}). */
-  readonly typeOf = (measurement: string, field: string): InfluxFieldType | undefined => this.known.get(measurement)?.fields.get(field);
+  readonly typeOf = (measurement: string, field: string): InfluxFieldType | undefined =>
+    this.known.get(measurement)?.fields.get(field);
 
   /** Records what the server says a field's type is; it overrides anything learned (see {@link publish}). */
   serverSays(measurement: string, field: string, type: InfluxFieldType): boolean {
@@ -178,7 +204,10 @@ export class FieldTypeRegistry {
       });
       return undefined;
     } catch (error) {
-      return { code: 'field_types_unavailable', reason: `cannot read or record field types in Redis: ${(error as Error).message}` };
+      return {
+        code: 'field_types_unavailable',
+        reason: `cannot read or record field types in Redis: ${(error as Error).message}`,
+      };
     }
   }
 
@@ -199,7 +228,8 @@ export class FieldTypeRegistry {
       const [error, hash] = results[i] ?? [new Error('no reply')];
       if (error) throw error;
       const fields = new Map<string, InfluxFieldType>();
-      for (const [f, t] of Object.entries(hash as Record<string, string>)) if (TYPES.has(t)) fields.set(f, t as InfluxFieldType);
+      for (const [f, t] of Object.entries(hash as Record<string, string>))
+        if (TYPES.has(t)) fields.set(f, t as InfluxFieldType);
       this.known.set(m, { fields, loadedAt: now });
     });
   }

@@ -51,14 +51,32 @@ export interface InfluxdbOptions {
  * @example
  * influxdb({ url: 'http://127.0.0.1:8086', api: 'v1', database: 'telemetry', createDatabase: true })
  */
-export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncoded(encoded: readonly string[]): Promise<WriteResult> } {
+export function influxdb(
+  options: InfluxdbOptions,
+): Sink<Reading> & { writeEncoded(encoded: readonly string[]): Promise<WriteResult> } {
   const api = options.api ?? 'v2';
   const target = validate(options, api);
-  const batch: BatchPolicy = { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 2, ...options.batch };
-  const client = new InfluxDB({ url: options.url, token: api === 'v2' ? options.token : undefined, timeout: options.timeoutMs ?? 10_000 });
-  const transport: Transport = api === 'v1'
-    ? v1WriteTransport(client.transport, { database: target, retentionPolicy: options.retentionPolicy, username: options.username, password: options.password })
-    : client.transport;
+  const batch: BatchPolicy = {
+    maxItems: 5000,
+    maxBytes: 4 * 1024 * 1024,
+    maxWaitMs: 50,
+    maxConcurrency: 2,
+    ...options.batch,
+  };
+  const client = new InfluxDB({
+    url: options.url,
+    token: api === 'v2' ? options.token : undefined,
+    timeout: options.timeoutMs ?? 10_000,
+  });
+  const transport: Transport =
+    api === 'v1'
+      ? v1WriteTransport(client.transport, {
+          database: target,
+          retentionPolicy: options.retentionPolicy,
+          username: options.username,
+          password: options.password,
+        })
+      : client.transport;
   const [org, bucket] = api === 'v1' ? ['', target] : [options.org ?? '', target];
   const writePath = `/api/v2/write?${new URLSearchParams({ org, bucket, precision: 'ns' }).toString()}`;
   const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
@@ -66,9 +84,18 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
     headers.authorization = `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`).toString('base64')}`;
   }
   const sendOptions = { method: 'POST', headers, gzipThreshold: options.gzip ? 1000 : Infinity };
-  const hints: FixHints = api === 'v1'
-    ? { unauthorized: 'check the InfluxDB username and password', notFound: `database "${target}" does not exist (CREATE DATABASE "${target}", or set createDatabase)` }
-    : { unauthorized: headers.authorization ? 'check the username and password' : 'check the token and that it may write to the bucket', notFound: `bucket "${target}" or org "${org}" does not exist` };
+  const hints: FixHints =
+    api === 'v1'
+      ? {
+          unauthorized: 'check the InfluxDB username and password',
+          notFound: `database "${target}" does not exist (CREATE DATABASE "${target}", or set createDatabase)`,
+        }
+      : {
+          unauthorized: headers.authorization
+            ? 'check the username and password'
+            : 'check the token and that it may write to the bucket',
+          notFound: `bucket "${target}" or org "${org}" does not exist`,
+        };
   const send = async (encoded: readonly string[]): Promise<WriteResult> => {
     try {
       await transport.request(writePath, encoded.join('\n'), sendOptions);
@@ -77,8 +104,13 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
       return classifyWriteError(error, hints);
     }
   };
-  const fieldTypes = options.fieldTypes === undefined ? undefined
-    : new FieldTypeRegistry(options.fieldTypes === 'learn' ? { mode: 'learn' } : options.fieldTypes, api === 'v1' ? `${target}/${options.retentionPolicy ?? ''}` : target);
+  const fieldTypes =
+    options.fieldTypes === undefined
+      ? undefined
+      : new FieldTypeRegistry(
+          options.fieldTypes === 'learn' ? { mode: 'learn' } : options.fieldTypes,
+          api === 'v1' ? `${target}/${options.retentionPolicy ?? ''}` : target,
+        );
   const write = fieldTypes ? typedWrite(fieldTypes, send) : ({ encoded }: Batch<Reading>) => send(encoded);
 
   return {
@@ -92,16 +124,24 @@ export function influxdb(options: InfluxdbOptions): Sink<Reading> & { writeEncod
       if (api !== 'v1') return;
       const q = options.createDatabase ? `CREATE DATABASE "${target.replace(/"/g, '\\"')}"` : 'SHOW DATABASES';
       try {
-        const res = (await transport.request(`/query?${new URLSearchParams({ q }).toString()}`, '', { method: 'POST' })) as V1QueryResponse;
+        const res = (await transport.request(`/query?${new URLSearchParams({ q }).toString()}`, '', {
+          method: 'POST',
+        })) as V1QueryResponse;
         const names = res.results?.[0]?.series?.[0]?.values?.map((v) => v[0]) ?? [];
-        if (!options.createDatabase && !names.includes(target)) throw new ConnectError(`InfluxDB at ${redact(options.url)}: ${hints.notFound}`);
+        if (!options.createDatabase && !names.includes(target))
+          throw new ConnectError(`InfluxDB at ${redact(options.url)}: ${hints.notFound}`);
       } catch (error) {
         if (error instanceof ConnectError) throw error;
         if (error instanceof HttpError && (error.statusCode === 401 || error.statusCode === 403)) {
-          throw new ConnectError(`InfluxDB at ${redact(options.url)} refused the credentials (${error.statusCode}): ${hints.unauthorized}`);
+          throw new ConnectError(
+            `InfluxDB at ${redact(options.url)} refused the credentials (${error.statusCode}): ${hints.unauthorized}`,
+          );
         }
         // Unreachable at start: writes will retry and hold acknowledgements until it answers.
-        options.log?.warn({ url: redact(options.url), error: (error as Error).message }, 'InfluxDB not reachable at start; writes will retry');
+        options.log?.warn(
+          { url: redact(options.url), error: (error as Error).message },
+          'InfluxDB not reachable at start; writes will retry',
+        );
       }
       if (fieldTypes) await learnServerFieldTypes(transport, target, fieldTypes, options.log);
     },

@@ -30,7 +30,8 @@ export function typedWrite(
       });
       if (lines.length === 0) return { status: 'partial', rejected: conflicts };
       const result = await send(lines);
-      if (result.status === 'delivered') return conflicts.length > 0 ? { status: 'partial', rejected: conflicts } : result;
+      if (result.status === 'delivered')
+        return conflicts.length > 0 ? { status: 'partial', rejected: conflicts } : result;
       if (result.status !== 'rejected' || corrections >= MAX_CORRECTIONS) return result;
       const told = parseServerConflict(result.failure.reason);
       if (!told || !registry.serverSays(told.measurement, told.field, told.type)) return result;
@@ -47,7 +48,12 @@ interface FieldKeysResponse {
  * Learns the types InfluxDB 1.x already stores in `database` (`SHOW FIELD KEYS`). A field listed
  * with two types (different shards) is left to be learned from the data.
  */
-export async function learnServerFieldTypes(transport: Transport, database: string, registry: FieldTypeRegistry, log?: Logger): Promise<void> {
+export async function learnServerFieldTypes(
+  transport: Transport,
+  database: string,
+  registry: FieldTypeRegistry,
+  log?: Logger,
+): Promise<void> {
   try {
     const path = `/query?${new URLSearchParams({ db: database, q: 'SHOW FIELD KEYS' }).toString()}`;
     const res = (await transport.request(path, '', { method: 'POST' })) as FieldKeysResponse;
@@ -66,6 +72,9 @@ export async function learnServerFieldTypes(transport: Transport, database: stri
     await registry.publish();
     log?.info({ database, fields: learned }, 'field types learned from SHOW FIELD KEYS');
   } catch (error) {
-    log?.warn({ database, error: (error as Error).message }, 'could not read field types from InfluxDB; learning them from the data');
+    log?.warn(
+      { database, error: (error as Error).message },
+      'could not read field types from InfluxDB; learning them from the data',
+    );
   }
 }

@@ -17,13 +17,17 @@ const PRECISION_V1: Record<string, string> = { ns: 'n', us: 'u', ms: 'ms', s: 's
  * timeouts, gzip, HTTP errors with Retry-After — stays the client's.
  */
 export function v1WriteTransport(inner: Transport, target: V1Target): Transport {
-  const auth = target.username === undefined
-    ? undefined
-    : `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
+  const auth =
+    target.username === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
   const rewrite = (path: string, options: SendOptions): [string, SendOptions] => {
     if (!path.startsWith('/api/v2/write')) return [path, withAuth(options)];
     const query = new URLSearchParams(path.slice(path.indexOf('?') + 1));
-    const params = new URLSearchParams({ db: target.database, precision: PRECISION_V1[query.get('precision') ?? 'ns'] ?? 'n' });
+    const params = new URLSearchParams({
+      db: target.database,
+      precision: PRECISION_V1[query.get('precision') ?? 'ns'] ?? 'n',
+    });
     if (target.retentionPolicy) params.set('rp', target.retentionPolicy);
     return [`/write?${params.toString()}`, withAuth(options)];
   };

@@ -28,9 +28,16 @@ export function classifyPostgresError(error: unknown): WriteResult {
   const code = typeof e.code === 'string' ? e.code : undefined;
   const message = typeof e.message === 'string' ? e.message : String(error);
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
-    if (ROW_ERRORS.test(code)) return { status: 'rejected', failure: { code: 'postgres_rejected', reason: `PostgreSQL rejected the rows (${code}): ${message}` } };
+    if (ROW_ERRORS.test(code))
+      return {
+        status: 'rejected',
+        failure: { code: 'postgres_rejected', reason: `PostgreSQL rejected the rows (${code}): ${message}` },
+      };
     const hint = FIX_HINTS[code];
-    return { status: 'retry', failure: { code: `postgres_${code}`, reason: `PostgreSQL error ${code}: ${message}${hint ? `: ${hint}` : ''}` } };
+    return {
+      status: 'retry',
+      failure: { code: `postgres_${code}`, reason: `PostgreSQL error ${code}: ${message}${hint ? `: ${hint}` : ''}` },
+    };
   }
   return { status: 'retry', failure: { code: code ?? 'postgres_unavailable', reason: message } };
 }

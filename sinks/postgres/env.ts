@@ -23,8 +23,10 @@ export const POSTGRES_ENV_DEFAULTS = {
  */
 export function postgresEnv(env: NodeJS.ProcessEnv = process.env): PostgresEnv {
   const url = env.TRIBUTARY_POSTGRES_URL || POSTGRES_ENV_DEFAULTS.TRIBUTARY_POSTGRES_URL;
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('TRIBUTARY_POSTGRES_URL', 'a URL like postgres://user@127.0.0.1:5432/db', redact(url));
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new ConfigError('TRIBUTARY_POSTGRES_URL', 'a URL like postgres://user@127.0.0.1:5432/db', redact(url));
   const layout = env.TRIBUTARY_POSTGRES_LAYOUT || POSTGRES_ENV_DEFAULTS.TRIBUTARY_POSTGRES_LAYOUT;
-  if (layout !== 'wide' && layout !== 'narrow') throw new ConfigError('TRIBUTARY_POSTGRES_LAYOUT', 'wide or narrow', layout);
+  if (layout !== 'wide' && layout !== 'narrow')
+    throw new ConfigError('TRIBUTARY_POSTGRES_LAYOUT', 'wide or narrow', layout);
   return { url, schema: env.TRIBUTARY_POSTGRES_SCHEMA || POSTGRES_ENV_DEFAULTS.TRIBUTARY_POSTGRES_SCHEMA, layout };
 }

@@ -44,7 +44,9 @@ export interface PostgresSink extends Sink<Reading> {
 
 const noop = () => {};
 const CONNECT_REFUSALS: Record<string, string> = {
-  '28P01': 'refused the password', '28000': 'refused this user or host (pg_hba.conf)', '3D000': 'has no such database',
+  '28P01': 'refused the password',
+  '28000': 'refused this user or host (pg_hba.conf)',
+  '3D000': 'has no such database',
 };
 
 /**
@@ -68,7 +70,13 @@ export function postgres(options: PostgresOptions): PostgresSink {
   const narrowTable = options.table ?? 'readings';
   const timeoutMs = options.timeoutMs ?? 10_000;
   validate(options, schema, layout, narrowTable);
-  const batch: BatchPolicy = { maxItems: 5000, maxBytes: 4 * 1024 * 1024, maxWaitMs: 50, maxConcurrency: 2, ...options.batch };
+  const batch: BatchPolicy = {
+    maxItems: 5000,
+    maxBytes: 4 * 1024 * 1024,
+    maxWaitMs: 50,
+    maxConcurrency: 2,
+    ...options.batch,
+  };
   const url = options.url ?? 'the given pool';
   const owned = options.pool === undefined;
   const pool: PgPool = options.pool ?? ownPool(url, batch.maxConcurrency + 1, timeoutMs);
@@ -80,16 +88,27 @@ export function postgres(options: PostgresOptions): PostgresSink {
   };
 
   /** The statements of a batch and the readings refused before sending; DDL for new columns runs here. */
-  const plan = async (client: PgClient, items: readonly Reading[]): Promise<{ statements: Statement[]; rejected: Array<{ index: number; failure: Failure }> }> => {
+  const plan = async (
+    client: PgClient,
+    items: readonly Reading[],
+  ): Promise<{ statements: Statement[]; rejected: Array<{ index: number; failure: Failure }> }> => {
     const rejected: Array<{ index: number; failure: Failure }> = [];
     const byTable = new Map<string, Array<{ index: number; reading: Reading; series: string; time: string }>>();
     items.forEach((reading, index) => {
-      const problem = layout === 'wide' ? wideProblem(reading) : Object.keys(reading.fields).length === 0 ? 'the reading has no fields' : undefined;
+      const problem =
+        layout === 'wide'
+          ? wideProblem(reading)
+          : Object.keys(reading.fields).length === 0
+            ? 'the reading has no fields'
+            : undefined;
       let time: string | undefined;
       try {
         time = timestampUs(reading.timeNs);
       } catch {
-        rejected.push({ index, failure: rowFailure(`time ${reading.timeNs} ns is outside PostgreSQL's timestamptz range`) });
+        rejected.push({
+          index,
+          failure: rowFailure(`time ${reading.timeNs} ns is outside PostgreSQL's timestamptz range`),
+        });
         return;
       }
       if (problem) return rejected.push({ index, failure: rowFailure(problem) });
@@ -120,16 +139,24 @@ export function postgres(options: PostgresOptions): PostgresSink {
     batch,
     accepts: isReading,
     encode: encodeReading,
-    get hypertables() { return catalog.hypertables; },
+    get hypertables() {
+      return catalog.hypertables;
+    },
     async open() {
       let client: PgClient;
       try {
         client = await pool.connect();
       } catch (error) {
         const refusal = CONNECT_REFUSALS[(error as { code?: string }).code ?? ''];
-        if (refusal) throw new ConnectError(`PostgreSQL at ${redact(url)} ${refusal}: ${(error as Error).message}`, { cause: error });
+        if (refusal)
+          throw new ConnectError(`PostgreSQL at ${redact(url)} ${refusal}: ${(error as Error).message}`, {
+            cause: error,
+          });
         // Unreachable at start: writes will retry and hold acknowledgements until it answers.
-        options.log?.warn({ url: redact(url), error: (error as Error).message }, 'PostgreSQL not reachable at start; writes will retry');
+        options.log?.warn(
+          { url: redact(url), error: (error as Error).message },
+          'PostgreSQL not reachable at start; writes will retry',
+        );
         return;
       }
       try {
@@ -137,7 +164,10 @@ export function postgres(options: PostgresOptions): PostgresSink {
         client.release();
       } catch (error) {
         client.release(true);
-        throw new ConnectError(`PostgreSQL at ${redact(url)}: could not create the tables: ${(error as Error).message}`, { cause: error });
+        throw new ConnectError(
+          `PostgreSQL at ${redact(url)}: could not create the tables: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
     },
     async write({ items }: Batch<Reading>): Promise<WriteResult> {
@@ -156,7 +186,10 @@ export function postgres(options: PostgresOptions): PostgresSink {
       } catch (error) {
         const result = classifyPostgresError(error);
         if (client) {
-          const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
+          const rolledBack = await client.query('ROLLBACK').then(
+            () => true,
+            () => false,
+          );
           client.release(result.status === 'rejected' && rolledBack ? undefined : true);
         }
         if (result.status === 'retry') catalog.forget(); // a table may have been dropped or changed meanwhile
@@ -170,7 +203,13 @@ export function postgres(options: PostgresOptions): PostgresSink {
 }
 
 function ownPool(url: string, max: number, timeoutMs: number): PgPool {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'tributary' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    application_name: 'tributary',
+  });
   pool.on('error', noop); // an idle connection that broke: the next write gets a new one, or fails and retries
   return pool as unknown as PgPool;
 }
@@ -220,10 +259,15 @@ function columnMisfit(r: Reading, columns: ReadonlyMap<string, Column>, table: s
 
 function validate(o: PostgresOptions, schema: string, layout: string, table: string): void {
   if (o.pool === undefined && (o.url === undefined || !/^postgres(ql)?:\/\//.test(o.url))) {
-    throw new ConfigError('postgres url', 'a URL like postgres://user@127.0.0.1:5432/db (or a pool)', o.url === undefined ? undefined : redact(o.url));
+    throw new ConfigError(
+      'postgres url',
+      'a URL like postgres://user@127.0.0.1:5432/db (or a pool)',
+      o.url === undefined ? undefined : redact(o.url),
+    );
   }
   if (layout !== 'wide' && layout !== 'narrow') throw new ConfigError('postgres layout', "'wide' or 'narrow'", layout);
   if (!validIdentifier(schema)) throw new ConfigError('postgres schema', 'a name of 1–63 bytes', schema);
   if (!validIdentifier(table)) throw new ConfigError('postgres table', 'a name of 1–63 bytes', table);
-  if (o.timescale !== undefined && o.timescale !== 'auto' && o.timescale !== 'off') throw new ConfigError('postgres timescale', "'auto' or 'off'", o.timescale);
+  if (o.timescale !== undefined && o.timescale !== 'auto' && o.timescale !== 'off')
+    throw new ConfigError('postgres timescale', "'auto' or 'off'", o.timescale);
 }

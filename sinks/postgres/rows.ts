@@ -34,10 +34,14 @@ export type FieldColumnType = 'double precision' | 'bigint' | 'boolean' | 'text'
 /** The column type for a field value: InfluxDB's four field types, one column type each. */
 export function fieldColumnType(v: FieldValue): FieldColumnType {
   switch (typeof v) {
-    case 'number': return 'double precision';
-    case 'bigint': return 'bigint';
-    case 'boolean': return 'boolean';
-    default: return 'text';
+    case 'number':
+      return 'double precision';
+    case 'bigint':
+      return 'bigint';
+    case 'boolean':
+      return 'boolean';
+    default:
+      return 'text';
   }
 }
 

@@ -38,7 +38,11 @@ export class TableCatalog {
   private readonly tables = new Map<string, ReadonlyMap<string, Column>>();
   private timescale: boolean | undefined;
 
-  constructor(private readonly schema: string, private readonly useTimescale: boolean, private readonly log?: Logger) {}
+  constructor(
+    private readonly schema: string,
+    private readonly useTimescale: boolean,
+    private readonly log?: Logger,
+  ) {}
 
   /** Whether TimescaleDB was found in `pg_extension` (undefined before the first {@link prepare}). */
   get hypertables(): boolean | undefined {
@@ -50,13 +54,18 @@ export class TableCatalog {
     if (this.timescale !== undefined) return;
     await this.locked(client, `schema ${this.schema}`, async () => {
       const { rows } = await client.query('SELECT to_regnamespace($1) AS oid', [quoteIdent(this.schema)]);
-      if ((rows[0] as { oid: unknown } | undefined)?.oid == null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+      if ((rows[0] as { oid: unknown } | undefined)?.oid == null)
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
     });
     const found = this.useTimescale
-      ? (await client.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).rows[0] as { extversion: string } | undefined
+      ? ((await client.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).rows[0] as
+          { extversion: string } | undefined)
       : undefined;
     this.timescale = found !== undefined;
-    this.log?.info({ schema: this.schema, timescaledb: found?.extversion ?? null }, found ? 'TimescaleDB found: tables become hypertables' : 'PostgreSQL tables are plain tables (no TimescaleDB)');
+    this.log?.info(
+      { schema: this.schema, timescaledb: found?.extversion ?? null },
+      found ? 'TimescaleDB found: tables become hypertables' : 'PostgreSQL tables are plain tables (no TimescaleDB)',
+    );
   }
 
   /** The qualified, quoted name of `table`. */
@@ -81,21 +90,30 @@ export class TableCatalog {
    * The columns of wide table `table`, after creating the table and any of `needed` it lacks.
    * A column that exists keeps its type: the caller compares and rejects readings that do not fit.
    */
-  async ensureWide(client: PgClient, table: string, needed: ReadonlyMap<string, NeededColumn>): Promise<ReadonlyMap<string, Column>> {
+  async ensureWide(
+    client: PgClient,
+    table: string,
+    needed: ReadonlyMap<string, NeededColumn>,
+  ): Promise<ReadonlyMap<string, Column>> {
     const known = this.tables.get(table);
     if (known && [...needed.keys()].every((name) => known.has(name))) return known;
     await this.locked(client, table, async () => {
       const existing = await this.columns(client, table);
       if (existing.size === 0) {
-        await client.query(`CREATE TABLE IF NOT EXISTS ${this.qualified(table)} (time timestamptz NOT NULL, series text NOT NULL, PRIMARY KEY (time, series))`);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${this.qualified(table)} (time timestamptz NOT NULL, series text NOT NULL, PRIMARY KEY (time, series))`,
+        );
         await this.hypertable(client, table);
       }
       const missing = [...needed].filter(([name]) => !existing.has(name));
       if (missing.length > 0) {
-        await client.query(`ALTER TABLE ${this.qualified(table)} ${missing.map(([name, c]) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${c.type}`).join(', ')}`);
+        await client.query(
+          `ALTER TABLE ${this.qualified(table)} ${missing.map(([name, c]) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${c.type}`).join(', ')}`,
+        );
       }
       for (const [name, c] of missing) {
-        if (c.role === 'tag') await client.query(`COMMENT ON COLUMN ${this.qualified(table)}.${quoteIdent(name)} IS '${TAG_COMMENT}'`);
+        if (c.role === 'tag')
+          await client.query(`COMMENT ON COLUMN ${this.qualified(table)}.${quoteIdent(name)} IS '${TAG_COMMENT}'`);
       }
     });
     const columns = await this.columns(client, table);
@@ -110,7 +128,9 @@ export class TableCatalog {
 
   private async hypertable(client: PgClient, table: string): Promise<void> {
     if (!this.timescale) return;
-    await client.query("SELECT create_hypertable($1::regclass, 'time', if_not_exists => TRUE, migrate_data => TRUE)", [this.qualified(table)]);
+    await client.query("SELECT create_hypertable($1::regclass, 'time', if_not_exists => TRUE, migrate_data => TRUE)", [
+      this.qualified(table),
+    ]);
   }
 
   private async columns(client: PgClient, table: string): Promise<Map<string, Column>> {

@@ -20,11 +20,18 @@ export function wideUpsert(table: string, rows: readonly Row[], columns: Readonl
     for (const k in row.fields) fieldNames.add(k);
   }
   const names = ['time', 'series', ...tagNames, ...fieldNames];
-  const types = ['timestamptz', 'text', ...[...tagNames].map(() => 'text'), ...[...fieldNames].map((f) => columns.get(f)!.type)];
+  const types = [
+    'timestamptz',
+    'text',
+    ...[...tagNames].map(() => 'text'),
+    ...[...fieldNames].map((f) => columns.get(f)!.type),
+  ];
   const values: unknown[] = [rows.map((r) => r.time), rows.map((r) => r.series)];
   for (const t of tagNames) values.push(rows.map((r) => r.reading.tags[t] ?? null));
   for (const f of fieldNames) values.push(rows.map((r) => r.fields[f] ?? null));
-  const updates = [...fieldNames].map((f) => `${quoteIdent(f)} = COALESCE(EXCLUDED.${quoteIdent(f)}, t.${quoteIdent(f)})`);
+  const updates = [...fieldNames].map(
+    (f) => `${quoteIdent(f)} = COALESCE(EXCLUDED.${quoteIdent(f)}, t.${quoteIdent(f)})`,
+  );
   return {
     text: `INSERT INTO ${table} AS t (${names.map(quoteIdent).join(', ')})
       SELECT * FROM unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(', ')})
@@ -40,8 +47,11 @@ export function narrowUpsert(table: string, rows: readonly Row[]): Statement {
       SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[])
       ON CONFLICT (time, series) DO UPDATE SET fields = t.fields || EXCLUDED.fields`,
     values: [
-      rows.map((r) => r.time), rows.map((r) => r.series), rows.map((r) => r.reading.measurement),
-      rows.map((r) => jsonObject(r.reading.tags)), rows.map((r) => jsonObject(r.fields)),
+      rows.map((r) => r.time),
+      rows.map((r) => r.series),
+      rows.map((r) => r.reading.measurement),
+      rows.map((r) => jsonObject(r.reading.tags)),
+      rows.map((r) => jsonObject(r.fields)),
     ],
   };
 }

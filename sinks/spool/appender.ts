@@ -48,7 +48,9 @@ export class Appender {
   append(buf: Buffer, records: number): Promise<void> {
     this.queuedBytes += buf.length;
     const done = new Promise<void>((resolve, reject) => this.queue.push({ buf, records, resolve, reject }));
-    this.flushing ??= this.flush().finally(() => { this.flushing = undefined; });
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = undefined;
+    });
     return done;
   }
 
@@ -83,15 +85,24 @@ export class Appender {
       try {
         for (let i = 0; i < group.length;) {
           let tail = this.tail;
-          if (!tail || (tail.seg.size > 0 && tail.seg.size + group[i]!.buf.length > this.o.segmentBytes)) tail = await this.roll();
+          if (!tail || (tail.seg.size > 0 && tail.seg.size + group[i]!.buf.length > this.o.segmentBytes))
+            tail = await this.roll();
           // As many as fit in this segment, and at least one (a batch larger than a segment gets its own).
-          let j = i, bytes = 0, records = 0;
+          let j = i,
+            bytes = 0,
+            records = 0;
           while (j < group.length && (j === i || tail.seg.size + bytes + group[j]!.buf.length <= this.o.segmentBytes)) {
             bytes += group[j]!.buf.length;
             records += group[j]!.records;
             j++;
           }
-          await this.write(tail, Buffer.concat(group.slice(i, j).map((p) => p.buf), bytes));
+          await this.write(
+            tail,
+            Buffer.concat(
+              group.slice(i, j).map((p) => p.buf),
+              bytes,
+            ),
+          );
           tail.seg.size += bytes;
           tail.seg.records += records;
           this.queuedBytes -= bytes;

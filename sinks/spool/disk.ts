@@ -35,17 +35,25 @@ export const segmentPath = (dir: string, seq: number): string => join(dir, `${St
 /** Sequence numbers of the segment files in `dir`, oldest first. */
 export async function listSegments(dir: string): Promise<number[]> {
   const names = await readdir(dir);
-  return names.filter((n) => /^\d{16}\.seg$/.test(n)).map((n) => Number(n.slice(0, 16))).sort((a, b) => a - b);
+  return names
+    .filter((n) => /^\d{16}\.seg$/.test(n))
+    .map((n) => Number(n.slice(0, 16)))
+    .sort((a, b) => a - b);
 }
 
 /** Reads the checkpoint; a missing or unreadable one means "from the oldest segment". */
 export async function readCheckpoint(dir: string, log: Logger): Promise<Checkpoint> {
   try {
     const cp = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as Partial<Checkpoint>;
-    if (Number.isSafeInteger(cp.segment) && Number.isSafeInteger(cp.offset)) return { segment: cp.segment!, offset: cp.offset! };
+    if (Number.isSafeInteger(cp.segment) && Number.isSafeInteger(cp.offset))
+      return { segment: cp.segment!, offset: cp.offset! };
     log.warn({ dir }, 'spool checkpoint unreadable; replaying from the oldest segment (duplicates are harmless)');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ dir, error: (error as Error).message }, 'spool checkpoint unreadable; replaying from the oldest segment');
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      log.warn(
+        { dir, error: (error as Error).message },
+        'spool checkpoint unreadable; replaying from the oldest segment',
+      );
   }
   return { segment: 0, offset: 0 };
 }
@@ -63,7 +71,11 @@ export async function writeCheckpoint(dir: string, cp: Checkpoint): Promise<void
 /** Makes a new directory entry durable (a created segment file). */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 const heldHere = new Set<string>();
@@ -76,7 +88,8 @@ const heldHere = new Set<string>();
 export async function lockDir(dir: string): Promise<() => Promise<void>> {
   const key = resolve(dir);
   const path = join(dir, 'lock');
-  const busy = (owner: string) => new ConfigError('spool dir', `a directory no other spool uses (one per worker); ${dir} is held by ${owner}`);
+  const busy = (owner: string) =>
+    new ConfigError('spool dir', `a directory no other spool uses (one per worker); ${dir} is held by ${owner}`);
   if (heldHere.has(key)) throw busy('this process');
   try {
     await writeFile(path, String(process.pid), { flag: 'wx' });
@@ -124,11 +137,13 @@ export async function recover(dir: string, log: Logger): Promise<Recovered> {
   await mkdir(dir, { recursive: true });
   let cp = await readCheckpoint(dir, log);
   const segments: Segment[] = [];
-  let pending = 0, corruptBytes = 0;
+  let pending = 0,
+    corruptBytes = 0;
   const seqs = await listSegments(dir);
   for (const seq of seqs) {
     const path = segmentPath(dir, seq);
-    if (seq < cp.segment) { // replayed before the process stopped, not yet deleted
+    if (seq < cp.segment) {
+      // replayed before the process stopped, not yet deleted
       await rm(path, { force: true });
       continue;
     }
@@ -136,14 +151,20 @@ export async function recover(dir: string, log: Logger): Promise<Recovered> {
     const doneUpTo = seq === cp.segment ? cp.offset : 0;
     let done = 0;
     const fh = await open(path, 'r');
-    const scan = await readRecords(fh, 0, size, Infinity, (_payload, end) => { if (end <= doneUpTo) done++; }).finally(() => fh.close());
+    const scan = await readRecords(fh, 0, size, Infinity, (_payload, end) => {
+      if (end <= doneUpTo) done++;
+    }).finally(() => fh.close());
     const torn = seq === seqs[seqs.length - 1] ? size - scan.validEnd : 0;
     if (torn > 0) {
       await truncate(path, scan.validEnd);
-      log.warn({ dir, segment: seq, bytes: torn }, 'spool: torn write at the end of the newest segment truncated (it was never acknowledged)');
+      log.warn(
+        { dir, segment: seq, bytes: torn },
+        'spool: torn write at the end of the newest segment truncated (it was never acknowledged)',
+      );
     }
     const inside = scan.skipped - torn;
-    if (inside > 0) log.error({ dir, segment: seq, bytes: inside }, 'spool: unreadable bytes inside a segment will be skipped');
+    if (inside > 0)
+      log.error({ dir, segment: seq, bytes: inside }, 'spool: unreadable bytes inside a segment will be skipped');
     corruptBytes += inside;
     segments.push({ seq, size: size - torn, records: scan.records, sealed: true });
     pending += scan.records - done;

@@ -97,42 +97,68 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
   positive('segmentBytes', segmentBytes);
   positive('replayBatchItems', replayBatchItems);
   positive('replayConcurrency', replayConcurrency);
-  if (segmentBytes > maxBytes) throw new ConfigError('spool segmentBytes', `at most maxBytes (${maxBytes})`, segmentBytes);
+  if (segmentBytes > maxBytes)
+    throw new ConfigError('spool segmentBytes', `at most maxBytes (${maxBytes})`, segmentBytes);
   if (fsync !== 'batch' && fsync !== 'none') throw new ConfigError('spool fsync', "'batch' or 'none'", fsync);
 
   const segments: Segment[] = [];
-  const c = { bytesOnDisk: 0, recordsPending: 0, spooled: 0, replayed: 0, rejected: 0, refusedFull: 0, corruptBytes: 0 };
+  const c = {
+    bytesOnDisk: 0,
+    recordsPending: 0,
+    spooled: 0,
+    replayed: 0,
+    rejected: 0,
+    refusedFull: 0,
+    corruptBytes: 0,
+  };
   let appender: Appender | undefined;
   let replayer: Replayer | undefined;
   let release: (() => Promise<void>) | undefined;
   let full = false;
 
-  const onRejected = options.onRejected ?? (async (line: string, failure: Failure) => {
-    const fh = await open(join(dir, 'rejected.jsonl'), 'a');
-    try {
-      await fh.write(`${JSON.stringify({ at: new Date().toISOString(), code: failure.code, reason: failure.reason, line })}\n`);
-      if (fsync === 'batch') await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-  });
+  const onRejected =
+    options.onRejected ??
+    (async (line: string, failure: Failure) => {
+      const fh = await open(join(dir, 'rejected.jsonl'), 'a');
+      try {
+        await fh.write(
+          `${JSON.stringify({ at: new Date().toISOString(), code: failure.code, reason: failure.reason, line })}\n`,
+        );
+        if (fsync === 'batch') await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    });
 
   async function append(encoded: readonly string[], innerFailure: Failure | undefined): Promise<WriteResult> {
     const buf = encodeRecords(encoded);
     if (!appender) return { status: 'retry', failure: { code: 'spool_closed', reason: `spool at ${dir} is not open` } };
     if (c.bytesOnDisk + appender.queuedBytes + buf.length > maxBytes) {
       c.refusedFull++;
-      if (!full) log.warn({ sink: inner.name, dir, bytes: c.bytesOnDisk, maxBytes }, 'spool full: holding acknowledgements until replay frees space');
+      if (!full)
+        log.warn(
+          { sink: inner.name, dir, bytes: c.bytesOnDisk, maxBytes },
+          'spool full: holding acknowledgements until replay frees space',
+        );
       full = true;
       const why = innerFailure ? `; ${inner.name}: ${innerFailure.reason}` : '';
-      return { status: 'retry', failure: { code: 'spool_full', reason: `spool at ${dir} is full (${c.bytesOnDisk} of ${maxBytes} bytes)${why}` } };
+      return {
+        status: 'retry',
+        failure: {
+          code: 'spool_full',
+          reason: `spool at ${dir} is full (${c.bytesOnDisk} of ${maxBytes} bytes)${why}`,
+        },
+      };
     }
     full = false;
     try {
       await appender.append(buf, encoded.length);
       return { status: 'delivered' };
     } catch (error) {
-      log.error({ sink: inner.name, dir, error: (error as Error).message }, 'spool append failed; the batch is retried');
+      log.error(
+        { sink: inner.name, dir, error: (error as Error).message },
+        'spool append failed; the batch is retried',
+      );
       return { status: 'retry', failure: { code: 'spool_write_failed', reason: (error as Error).message } };
     }
   }
@@ -156,9 +182,17 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
         throw error;
       });
       segments.push(...found.segments);
-      Object.assign(c, { recordsPending: found.pending, corruptBytes: found.corruptBytes, bytesOnDisk: found.segments.reduce((n, s) => n + s.size, 0) });
+      Object.assign(c, {
+        recordsPending: found.pending,
+        corruptBytes: found.corruptBytes,
+        bytesOnDisk: found.segments.reduce((n, s) => n + s.size, 0),
+      });
       appender = new Appender({
-        dir, segmentBytes, fsync, nextSeq: found.nextSeq, segments,
+        dir,
+        segmentBytes,
+        fsync,
+        nextSeq: found.nextSeq,
+        segments,
         onCommit: (records, bytes) => {
           c.recordsPending += records;
           c.spooled += records;
@@ -168,11 +202,19 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
       });
       const a = appender;
       replayer = new Replayer({
-        dir, name: inner.name, segments, checkpoint: found.checkpoint, batchItems: replayBatchItems, concurrency: replayConcurrency,
+        dir,
+        name: inner.name,
+        segments,
+        checkpoint: found.checkpoint,
+        batchItems: replayBatchItems,
+        concurrency: replayConcurrency,
         retry: { initialDelayMs: 100, maxDelayMs: 5000, ...options.replayRetry },
         write: (encoded) => inner.writeEncoded(encoded),
         reject: async (line, failure) => {
-          log.error({ sink: inner.name, dir, code: failure.code, error: failure.reason }, 'spool replay: the sink refused a spooled line; kept aside');
+          log.error(
+            { sink: inner.name, dir, code: failure.code, error: failure.reason },
+            'spool replay: the sink refused a spooled line; kept aside',
+          );
           await onRejected(line, failure);
         },
         sealIfIdle: () => a.sealIfIdle(),
@@ -180,12 +222,19 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
           c.recordsPending -= records;
           c.replayed += replayed;
           c.rejected += rejected;
-          if (records > 0 && c.recordsPending === 0) log.info({ sink: inner.name, dir, replayed: c.replayed, rejected: c.rejected }, 'spool drained');
+          if (records > 0 && c.recordsPending === 0)
+            log.info({ sink: inner.name, dir, replayed: c.replayed, rejected: c.rejected }, 'spool drained');
         },
-        onDeleted: (seg) => { c.bytesOnDisk -= seg.size; },
+        onDeleted: (seg) => {
+          c.bytesOnDisk -= seg.size;
+        },
         log,
       });
-      if (found.pending > 0) log.info({ sink: inner.name, dir, records: found.pending, bytes: c.bytesOnDisk }, 'spool: replaying records left by a previous run');
+      if (found.pending > 0)
+        log.info(
+          { sink: inner.name, dir, records: found.pending, bytes: c.bytesOnDisk },
+          'spool: replaying records left by a previous run',
+        );
       replayer.start();
     },
     async write(batch: Batch<T>): Promise<WriteResult> {
@@ -195,11 +244,18 @@ export function spooled<T>(inner: ReplayableSink<T>, options: SpoolOptions): Spo
       try {
         result = await inner.write(batch);
       } catch (error) {
-        log.error({ sink: inner.name, error: (error as Error).message }, 'sink threw instead of returning a result; spooling the batch');
+        log.error(
+          { sink: inner.name, error: (error as Error).message },
+          'sink threw instead of returning a result; spooling the batch',
+        );
         result = { status: 'retry', failure: { code: 'sink_threw', reason: String(error) } };
       }
       if (result.status !== 'retry') return result;
-      if (c.recordsPending === 0 && !appender?.busy) log.warn({ sink: inner.name, dir, code: result.failure.code, error: result.failure.reason }, 'sink unavailable: spooling to disk');
+      if (c.recordsPending === 0 && !appender?.busy)
+        log.warn(
+          { sink: inner.name, dir, code: result.failure.code, error: result.failure.reason },
+          'sink unavailable: spooling to disk',
+        );
       return append(batch.encoded, result.failure);
     },
     async close() {

@@ -27,7 +27,8 @@ const CRC_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
 
 /** CRC-32 (IEEE), continuing from `crc`: zlib's when Node has it (20.15+), else a table. */
 export const crc32: (data: Uint8Array, crc?: number) => number =
-  (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32 ?? ((data, crc = 0) => {
+  (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32 ??
+  ((data, crc = 0) => {
     let c = ~crc;
     for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
     return ~c >>> 0;
@@ -92,15 +93,24 @@ export interface ReadResult {
  * valid record, or to `to` (a torn tail).
  */
 export async function readRecords(
-  fh: FileHandle, from: number, to: number, maxItems: number,
-  onRecord: (payload: Buffer, end: number) => void, chunkBytes = 1 << 20,
+  fh: FileHandle,
+  from: number,
+  to: number,
+  maxItems: number,
+  onRecord: (payload: Buffer, end: number) => void,
+  chunkBytes = 1 << 20,
 ): Promise<ReadResult> {
-  let pos = from, validEnd = from, records = 0, skipped = 0, size = chunkBytes;
+  let pos = from,
+    validEnd = from,
+    records = 0,
+    skipped = 0,
+    size = chunkBytes;
   while (pos < to && records < maxItems) {
     const want = Math.min(size, to - pos);
     const buf = Buffer.allocUnsafe(want);
     const { bytesRead } = await fh.read(buf, 0, want, pos);
-    if (bytesRead === 0) { // the file is shorter than expected: nothing more to read
+    if (bytesRead === 0) {
+      // the file is shorter than expected: nothing more to read
       skipped += to - pos;
       pos = to;
       break;

@@ -88,7 +88,8 @@ export class Replayer {
   }
 
   private async run(): Promise<void> {
-    let seq = this.o.checkpoint.segment, pos = this.o.checkpoint.offset;
+    let seq = this.o.checkpoint.segment,
+      pos = this.o.checkpoint.offset;
     const jobs: Job[] = [];
     for (let errors = 0; !this.stopped;) {
       try {
@@ -105,17 +106,26 @@ export class Replayer {
           }
           const lines: string[] = [];
           const fh = await open(segmentPath(this.o.dir, seg.seq), 'r');
-          const read = await readRecords(fh, pos, size, this.o.batchItems, (payload) => { lines.push(payload.toString('utf8')); })
-            .finally(() => fh.close());
+          const read = await readRecords(fh, pos, size, this.o.batchItems, (payload) => {
+            lines.push(payload.toString('utf8'));
+          }).finally(() => fh.close());
           const segmentDone = sealed && read.next >= size;
-          jobs.push({ seg, end: read.next, records: lines.length, segmentDone, result: lines.length > 0 ? this.deliver(lines) : NONE });
+          jobs.push({
+            seg,
+            end: read.next,
+            records: lines.length,
+            segmentDone,
+            result: lines.length > 0 ? this.deliver(lines) : NONE,
+          });
           [seq, pos] = segmentDone ? [seg.seq + 1, 0] : [seg.seq, read.next];
         }
         const head = jobs[0];
         if (!head) {
           if (this.o.sealIfIdle()) continue;
           if (this.stopped) break;
-          await new Promise<void>((resolve) => { this.wake = resolve; });
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
           continue;
         }
         const outcome = await head.result;
@@ -126,8 +136,13 @@ export class Replayer {
         errors = 0;
       } catch (error) {
         // A file system error: keep the position, log, and try again later.
-        this.o.log.error({ sink: this.o.name, dir: this.o.dir, error: (error as Error).message }, 'spool replay failed, retrying');
-        await sleep(retryDelayMs({ ...this.o.retry, giveUpAfterMs: Infinity }, ++errors), undefined, { signal: this.abort.signal }).catch(() => undefined);
+        this.o.log.error(
+          { sink: this.o.name, dir: this.o.dir, error: (error as Error).message },
+          'spool replay failed, retrying',
+        );
+        await sleep(retryDelayMs({ ...this.o.retry, giveUpAfterMs: Infinity }, ++errors), undefined, {
+          signal: this.abort.signal,
+        }).catch(() => undefined);
       }
     }
     await Promise.allSettled(jobs.map((j) => j.result));
@@ -157,7 +172,8 @@ export class Replayer {
       slice: (b, from, to) => b.slice(from, to),
       write: (b) => this.o.write(b),
       delivered: (b) => {
-        if (this.failing) this.o.log.info({ sink: this.o.name, dir: this.o.dir }, 'spool replay: the sink accepts writes again');
+        if (this.failing)
+          this.o.log.info({ sink: this.o.name, dir: this.o.dir }, 'spool replay: the sink accepts writes again');
         this.failing = false;
         outcome.replayed += b.length;
       },
@@ -171,11 +187,20 @@ export class Replayer {
         outcome.rejected++;
       },
       retrying: (failure) => {
-        if (!this.failing) this.o.log.warn({ sink: this.o.name, code: failure.code, error: failure.reason }, 'spool replay: sink unavailable, retrying with backoff');
+        if (!this.failing)
+          this.o.log.warn(
+            { sink: this.o.name, code: failure.code, error: failure.reason },
+            'spool replay: sink unavailable, retrying with backoff',
+          );
         this.failing = true;
       },
     };
-    const settled = await deliverBatch(lines, delivery, { ...this.o.retry, giveUpAfterMs: Infinity }, this.abort.signal);
+    const settled = await deliverBatch(
+      lines,
+      delivery,
+      { ...this.o.retry, giveUpAfterMs: Infinity },
+      this.abort.signal,
+    );
     return settled ? outcome : undefined;
   }
 }

@@ -10,7 +10,10 @@ import { POSTGRES_ENV_DEFAULTS } from '../../sinks/postgres/env.js';
 
 /** Defaults the code applies ('' = none); variables read elsewhere without a table of defaults are added by hand. */
 const DEFAULTS: Record<string, string> = {
-  ...ENV_DEFAULTS, ...SECURITY_ENV_DEFAULTS, ...METRICS_ENV_DEFAULTS, ...POSTGRES_ENV_DEFAULTS,
+  ...ENV_DEFAULTS,
+  ...SECURITY_ENV_DEFAULTS,
+  ...METRICS_ENV_DEFAULTS,
+  ...POSTGRES_ENV_DEFAULTS,
   TRIBUTARY_LOG_LEVEL: 'info', // pipeline/core/log.ts
   TRIBUTARY_LOADER: '', // bin/tributary.mjs
   TRIBUTARY_CLIENT_ID: '<group>-<index>', // derived, config/env.ts
@@ -30,7 +33,8 @@ function sourceFiles(dir: string): string[] {
 function variablesInCode(): string[] {
   const names = new Set<string>();
   for (const file of ['pipeline', 'sinks', 'transforms', 'bin'].flatMap(sourceFiles)) {
-    for (const [name] of readFileSync(file, 'utf8').matchAll(/TRIBUTARY_[A-Z0-9_]*[A-Z0-9]\b/g)) if (!NOT_VARIABLES.has(name)) names.add(name);
+    for (const [name] of readFileSync(file, 'utf8').matchAll(/TRIBUTARY_[A-Z0-9_]*[A-Z0-9]\b/g))
+      if (!NOT_VARIABLES.has(name)) names.add(name);
   }
   return [...names].sort();
 }
@@ -40,11 +44,19 @@ function documented(file: string): Map<string, string> {
   const rows = new Map<string, string>();
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.startsWith('|')) continue;
-    const [names = '', defaults = ''] = line.split('|').slice(1).map((c) => c.trim());
+    const [names = '', defaults = ''] = line
+      .split('|')
+      .slice(1)
+      .map((c) => c.trim());
     const vars = [...names.matchAll(/`(TRIBUTARY_[A-Z0-9_]+)`/g)].map((m) => m[1]!);
     if (vars.length === 0) continue;
     const values = [...defaults.matchAll(/`([^`]*)`/g)].map((m) => m[1]!);
-    vars.forEach((v, i) => rows.set(v, values.length === vars.length ? values[i]! : values.length === 1 && vars.length === 1 ? values[0]! : ''));
+    vars.forEach((v, i) =>
+      rows.set(
+        v,
+        values.length === vars.length ? values[i]! : values.length === 1 && vars.length === 1 ? values[0]! : '',
+      ),
+    );
   }
   return rows;
 }

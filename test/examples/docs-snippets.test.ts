@@ -6,7 +6,10 @@ import pipeline, { perMinute } from './greenhouse.js';
 describe('greenhouse pipeline', () => {
   it('converts °F to °C, tags the zone and crop, adds the dew point', async () => {
     const t = await testPipeline(pipeline);
-    const out = await t.push('greenhouse/h1/dev-7/state', '{"ts":1704067200000,"temp_f":77,"humidity":"55","zone":"A"}');
+    const out = await t.push(
+      'greenhouse/h1/dev-7/state',
+      '{"ts":1704067200000,"temp_f":77,"humidity":"55","zone":"A"}',
+    );
     expect(out.lines).toEqual([
       'climate,crop=tomato,device=dev-7,house=h1,site=north,zone=A humidity=55,temperature=25,dew_point=15.33 1704067200000000000',
     ]);
@@ -16,7 +19,9 @@ describe('greenhouse pipeline', () => {
   it('dead-letters what it cannot use, with the reason', async () => {
     const t = await testPipeline(pipeline);
     const out = await t.push('greenhouse/h1/dev-7/state', '{"ts":1704067200000,"temp_f":77,"humidity":"wet"}');
-    expect(out.deadLetters.map((d) => [d.code, d.reason])).toEqual([['cast_error', 'field "humidity": cannot convert "wet" to number']]);
+    expect(out.deadLetters.map((d) => [d.code, d.reason])).toEqual([
+      ['cast_error', 'field "humidity": cannot convert "wet" to number'],
+    ]);
     await t.close();
   });
 

@@ -7,17 +7,30 @@ import { testPipeline, type PipelineHarness } from '../../pipeline/testing.js';
 
 describe('examples/fleet.ts', () => {
   let t: PipelineHarness;
-  beforeEach(async () => { t = await testPipeline(pipeline); });
-  afterEach(async () => { await t.close(); });
+  beforeEach(async () => {
+    t = await testPipeline(pipeline);
+  });
+  afterEach(async () => {
+    await t.close();
+  });
 
   it('turns a telemetry message into one reading tagged from the topic, as InfluxDB line protocol', async () => {
-    const out = await t.push('fleet/site-3/dev-340/telemetry', '{"ts":1795315235165,"temperature":19.96,"humidity":47.6,"battery":49,"status":"ok"}');
+    const out = await t.push(
+      'fleet/site-3/dev-340/telemetry',
+      '{"ts":1795315235165,"temperature":19.96,"humidity":47.6,"battery":49,"status":"ok"}',
+    );
     expect(out.settled).toBe(true);
-    expect(out.readings).toEqual([{
-      measurement: 'telemetry', tags: { site: 'site-3', device: 'dev-340' },
-      fields: { temperature: 19.96, humidity: 47.6, battery: 49n, status: 'ok' }, timeNs: 1795315235165000000n,
-    }]);
-    expect(out.lines).toEqual(['telemetry,device=dev-340,site=site-3 temperature=19.96,humidity=47.6,battery=49i,status="ok" 1795315235165000000']);
+    expect(out.readings).toEqual([
+      {
+        measurement: 'telemetry',
+        tags: { site: 'site-3', device: 'dev-340' },
+        fields: { temperature: 19.96, humidity: 47.6, battery: 49n, status: 'ok' },
+        timeNs: 1795315235165000000n,
+      },
+    ]);
+    expect(out.lines).toEqual([
+      'telemetry,device=dev-340,site=site-3 temperature=19.96,humidity=47.6,battery=49i,status="ok" 1795315235165000000',
+    ]);
     expect(out.deadLetters).toEqual([]);
   });
 
@@ -36,15 +49,23 @@ describe('examples/fleet.ts', () => {
     const bad = await t.push('fleet/site-3/dev-340/telemetry', '{"temperature": 19.9');
     expect(bad.readings).toEqual([]);
     expect(bad.deadLetters).toHaveLength(1);
-    expect(bad.deadLetters[0]).toMatchObject({ code: 'decode_error', stage: 'decode:json', topic: 'fleet/site-3/dev-340/telemetry' });
+    expect(bad.deadLetters[0]).toMatchObject({
+      code: 'decode_error',
+      stage: 'decode:json',
+      topic: 'fleet/site-3/dev-340/telemetry',
+    });
     expect(Buffer.from(bad.deadLetters[0]!.payload).toString()).toBe('{"temperature": 19.9');
     const noTime = await t.push('fleet/site-3/dev-340/telemetry', '{"ts":"yesterday","temperature":1}');
-    expect(noTime.deadLetters.map((d) => [d.code, d.reason])).toEqual([['mapping_error', 'field "ts" is not a timestamp: yesterday']]);
+    expect(noTime.deadLetters.map((d) => [d.code, d.reason])).toEqual([
+      ['mapping_error', 'field "ts" is not a timestamp: yesterday'],
+    ]);
     expect(t.deadLetters).toHaveLength(2);
     expect(t.stats.settled).toBe(2);
   });
 
   it('refuses a topic the pipeline does not subscribe to', async () => {
-    await expect(t.push('other/site-3/dev-340/telemetry', '{}')).rejects.toThrow(/matches no subscription of the source \(fleet\/\+\/\+\/telemetry, fleet\/\+\/\+\/packed, fleet\/\+\/\+\/proto\)/);
+    await expect(t.push('other/site-3/dev-340/telemetry', '{}')).rejects.toThrow(
+      /matches no subscription of the source \(fleet\/\+\/\+\/telemetry, fleet\/\+\/\+\/packed, fleet\/\+\/\+\/proto\)/,
+    );
   });
 });

@@ -3,22 +3,41 @@
 // before the shared stages and sinks, and what no branch takes is a dead letter.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { definePipeline, json, map, mapAsync, mqttSource, raw, type DecodedValue, type Reading } from '../../pipeline/index.js';
+import {
+  definePipeline,
+  json,
+  map,
+  mapAsync,
+  mqttSource,
+  raw,
+  type DecodedValue,
+  type Reading,
+} from '../../pipeline/index.js';
 import { testPipeline } from '../../pipeline/testing.js';
 import { influxdb } from '../../sinks/index.js';
 import { aggregateWindow, parseTopic, toReadings } from '../../transforms/index.js';
 import home from '../../examples/home.js';
 
-const source = () => mqttSource({
-  url: 'mqtt://127.0.0.1:1', clientId: 'branches',
-  subscribe: [{ topic: 'json/#', decode: json() }, { topic: 'raw/#', decode: raw() }],
-});
+const source = () =>
+  mqttSource({
+    url: 'mqtt://127.0.0.1:1',
+    clientId: 'branches',
+    subscribe: [
+      { topic: 'json/#', decode: json() },
+      { topic: 'raw/#', decode: raw() },
+    ],
+  });
 const influx = () => influxdb({ url: 'http://127.0.0.1:1', api: 'v1', database: 'none' });
 
 /** Code without comments, whitespace and the difference between package and relative imports. */
-const bare = (code: string) => code
-  .replace(/'tributary(\/sinks|\/transforms)?'/g, (_m, sub: string | undefined) => `'../${sub ? sub.slice(1) : 'pipeline'}/index.js'`)
-  .replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '');
+const bare = (code: string) =>
+  code
+    .replace(
+      /'tributary(\/sinks|\/transforms)?'/g,
+      (_m, sub: string | undefined) => `'../${sub ? sub.slice(1) : 'pipeline'}/index.js'`,
+    )
+    .replace(/\/\/[^\n]*/g, '')
+    .replace(/\s+/g, '');
 
 describe('examples/home.ts', () => {
   it("is the README's branch example, as written there", async () => {
@@ -26,15 +45,22 @@ describe('examples/home.ts', () => {
     const section = readme.slice(readme.indexOf('### Several payload shapes in one pipeline'));
     const snippet = /```ts\n([^]*?)```/.exec(section)?.[1];
     expect(snippet).toBeDefined();
-    const example = (await readFile('examples/home.ts', 'utf8')).split('\n').filter((l) => !l.startsWith('//')).join('\n');
+    const example = (await readFile('examples/home.ts', 'utf8'))
+      .split('\n')
+      .filter((l) => !l.startsWith('//'))
+      .join('\n');
     expect(bare(snippet!)).toBe(bare(example));
   });
 
-
   it('gives Tasmota JSON and bare sensor values each their own stages, then the shared ones', async () => {
     const t = await testPipeline(home);
-    const tasmota = await t.push('tele/plug-1/SENSOR', '{"Time":"2024-05-01T12:00:00","DS18B20":{"Id":"01144A0CB2AA","Temperature":21.5},"TempUnit":"C"}');
-    expect(tasmota.lines).toEqual(['tasmota,DS18B20_Id=01144A0CB2AA,device=plug-1,site=home DS18B20_Temperature=21.5,TempUnit="C" 1714564800000000000']);
+    const tasmota = await t.push(
+      'tele/plug-1/SENSOR',
+      '{"Time":"2024-05-01T12:00:00","DS18B20":{"Id":"01144A0CB2AA","Temperature":21.5},"TempUnit":"C"}',
+    );
+    expect(tasmota.lines).toEqual([
+      'tasmota,DS18B20_Id=01144A0CB2AA,device=plug-1,site=home DS18B20_Temperature=21.5,TempUnit="C" 1714564800000000000',
+    ]);
     const sensor = await t.push('sensor/001/temperature', '23.5');
     expect(sensor.lines).toEqual([`temperature,sensor=001,site=home value=23.5 ${BigInt(t.now()) * 1_000_000n}`]);
     // a stage of one branch rejects: the dead letter names the stage and its branch
@@ -61,18 +87,25 @@ describe('PipelineBuilder.branch', () => {
     expect((await t.push('raw/d1/v', '3')).lines).toEqual([`raw,device=d1 value=3 ${BigInt(t.now()) * 1_000_000n}`]);
     const none = await t.push('raw/d1', '4'); // subscribed (raw/#), but no branch takes raw/<one level>
     expect(none.lines).toEqual([]);
-    expect(none.deadLetters.map((d) => [d.code, d.stage, d.reason])).toEqual([['no_branch', 'join', 'topic raw/d1 matches no branch (json/special/+, json/#, raw/+/+)']]);
+    expect(none.deadLetters.map((d) => [d.code, d.stage, d.reason])).toEqual([
+      ['no_branch', 'join', 'topic raw/d1 matches no branch (json/special/+, json/#, raw/+/+)'],
+    ]);
     expect(none.settled).toBe(true);
     await t.close();
   });
 
   it('keeps async stages and windows inside a branch on the runtime path: held, emitted later, acknowledged once written', async () => {
-    const slow = mapAsync('slow', 4, async (r: Reading) => { await new Promise((res) => setTimeout(res, 5)); return r; });
+    const slow = mapAsync('slow', 4, async (r: Reading) => {
+      await new Promise((res) => setTimeout(res, 5));
+      return r;
+    });
     const def = definePipeline({ name: 'windows' })
       .from(source())
-      .branch('json/#', (b) => b
-        .pipe(toReadings({ measurement: 'm', time: ['ts'], timeUnit: 'ms' }))
-        .pipe(aggregateWindow({ everyMs: 60_000, allowedLatenessMs: 0, fields: { v: ['mean'] } })))
+      .branch('json/#', (b) =>
+        b
+          .pipe(toReadings({ measurement: 'm', time: ['ts'], timeUnit: 'ms' }))
+          .pipe(aggregateWindow({ everyMs: 60_000, allowedLatenessMs: 0, fields: { v: ['mean'] } })),
+      )
       .branch('raw/#', (b) => b.pipe(toReadings({ measurement: 'r' })).pipe(slow))
       .join()
       .to(influx());
@@ -98,8 +131,12 @@ describe('PipelineBuilder.branch', () => {
       .join();
     // @ts-expect-error the join is Reading | number: a stage taking readings only does not fit
     joined.pipe(parseTopic('json/{x}'));
-    expect(joined.pipe(map('either', (x: Reading | number) => x)).to(influx()).stages.map((s) => s.name))
-      .toEqual(['toReadings@json/#', 'n@raw/#', 'join', 'either']);
+    expect(
+      joined
+        .pipe(map('either', (x: Reading | number) => x))
+        .to(influx())
+        .stages.map((s) => s.name),
+    ).toEqual(['toReadings@json/#', 'n@raw/#', 'join', 'either']);
   });
 
   it('refuses a filter that is not an MQTT filter, or one an earlier branch already has', () => {
@@ -107,6 +144,8 @@ describe('PipelineBuilder.branch', () => {
     expect(() => b.branch('a/#/b', (c) => c)).toThrow('branch("a/#/b"): expected an MQTT topic filter');
     expect(() => b.branch('a+/b', (c) => c)).toThrow('branch("a+/b"): expected an MQTT topic filter');
     expect(() => b.branch('', (c) => c)).toThrow('expected an MQTT topic filter');
-    expect(() => b.branch('a/#', (c) => c).branch('a/#', (c) => c)).toThrow('branch("a/#"): expected a topic filter no earlier branch has');
+    expect(() => b.branch('a/#', (c) => c).branch('a/#', (c) => c)).toThrow(
+      'branch("a/#"): expected a topic filter no earlier branch has',
+    );
   });
 });

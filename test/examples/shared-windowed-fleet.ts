@@ -13,12 +13,14 @@ export default definePipeline({ name: 'fleet-shared-windows' })
   .from(mqttSource({ ...env.mqtt, log, subscribe: [{ topic: `${root}/+/+/telemetry`, decode: json() }] }))
   .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
   .pipe(parseTopic(`${root}/{site}/{device}/telemetry`))
-  .pipe(aggregateWindow({
-    everyMs: Number(process.env.WINDOW_EVERY_MS ?? 10_000),
-    allowedLatenessMs: Number(process.env.WINDOW_LATENESS_MS ?? 5_000),
-    fields: { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['min', 'last'] },
-    state: redisStageState({ url: env.redis.url, keyPrefix: process.env.WINDOW_STATE_PREFIX ?? 'tributary:state' }),
-    onLate: 'reject',
-  }))
+  .pipe(
+    aggregateWindow({
+      everyMs: Number(process.env.WINDOW_EVERY_MS ?? 10_000),
+      allowedLatenessMs: Number(process.env.WINDOW_LATENESS_MS ?? 5_000),
+      fields: { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['min', 'last'] },
+      state: redisStageState({ url: env.redis.url, keyPrefix: process.env.WINDOW_STATE_PREFIX ?? 'tributary:state' }),
+      onLate: 'reject',
+    }),
+  )
   .to(influxdb({ ...env.influx, log }))
   .deadLettersTo(redisDeadLetters({ url: env.redis.url, stream: process.env.DEAD_LETTER_STREAM }));

@@ -15,11 +15,18 @@ export default definePipeline({ name: 'fleet-windowed' })
   .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
   .pipe(parseTopic(`${root}/{site}/{device}/telemetry`))
   // Tells the test how many readings this worker has taken in (so it knows they are held).
-  .pipe(map('tap', (r: Reading) => { if (process.env.WINDOW_TAP) console.log(`tap: ${++seen} readings in`); return r; }))
-  .pipe(aggregateWindow({
-    everyMs: Number(process.env.WINDOW_EVERY_MS ?? 60_000),
-    allowedLatenessMs: Number(process.env.WINDOW_LATENESS_MS ?? 5_000),
-    fields: { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['min', 'last'] },
-  }))
+  .pipe(
+    map('tap', (r: Reading) => {
+      if (process.env.WINDOW_TAP) console.log(`tap: ${++seen} readings in`);
+      return r;
+    }),
+  )
+  .pipe(
+    aggregateWindow({
+      everyMs: Number(process.env.WINDOW_EVERY_MS ?? 60_000),
+      allowedLatenessMs: Number(process.env.WINDOW_LATENESS_MS ?? 5_000),
+      fields: { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['min', 'last'] },
+    }),
+  )
   .to(influxdb({ ...env.influx, log }))
   .deadLettersTo(redisDeadLetters({ url: env.redis.url, stream: process.env.DEAD_LETTER_STREAM }));

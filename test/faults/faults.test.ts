@@ -13,7 +13,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 afterAll(() => {
   // Whatever happened, leave the shared services running.
-  try { signalService('influxdb', 'SIGCONT'); } catch { /* not ours or not running */ }
+  try {
+    signalService('influxdb', 'SIGCONT');
+  } catch {
+    /* not ours or not running */
+  }
   services('up');
 });
 
@@ -57,33 +61,63 @@ describe('fault injection during a 200k-message QoS 1 stream', () => {
   });
 
   it('broker restarted, with persistence', async () => {
-    const r = await runScenario('fault-broker-restart', async (ctx) => {
-      await ctx.published(0.4);
-      services('restart-broker');
-    }, {}, { reconnect: true });
+    const r = await runScenario(
+      'fault-broker-restart',
+      async (ctx) => {
+        await ctx.published(0.4);
+        services('restart-broker');
+      },
+      {},
+      { reconnect: true },
+    );
     expectNothingLostOrDuplicated(r);
   });
 
   it('Redis (dead letters, alert state and queue) killed and restarted', async () => {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tributary-fault-redis-'));
-    const startRedis = () => spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-    const ping = async () => new Promise<boolean>((resolve) => {
-      const c = spawn('redis-cli', ['-p', String(port), 'ping']);
-      let out = '';
-      c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      c.on('exit', () => resolve(out.trim() === 'PONG'));
-    });
+    const startRedis = () =>
+      spawn(
+        'redis-server',
+        [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--save',
+          '',
+        ],
+        { stdio: 'ignore' },
+      );
+    const ping = async () =>
+      new Promise<boolean>((resolve) => {
+        const c = spawn('redis-cli', ['-p', String(port), 'ping']);
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        c.on('exit', () => resolve(out.trim() === 'PONG'));
+      });
     let redis: ChildProcess = startRedis();
     expect(await waitFor(ping, 10_000, 100)).toBe(true);
     try {
-      const r = await runScenario('fault-redis-restart', async (ctx) => {
-        await ctx.published(0.4);
-        redis.kill('SIGKILL');
-        await sleep(3000);
-        redis = startRedis();
-        expect(await waitFor(ping, 10_000, 100)).toBe(true);
-      }, { TRIBUTARY_REDIS_URL: `redis://127.0.0.1:${port}` });
+      const r = await runScenario(
+        'fault-redis-restart',
+        async (ctx) => {
+          await ctx.published(0.4);
+          redis.kill('SIGKILL');
+          await sleep(3000);
+          redis = startRedis();
+          expect(await waitFor(ping, 10_000, 100)).toBe(true);
+        },
+        { TRIBUTARY_REDIS_URL: `redis://127.0.0.1:${port}` },
+      );
       expectNothingLostOrDuplicated(r);
     } finally {
       redis.kill('SIGTERM');

@@ -46,7 +46,10 @@ export function signalService(name: 'influxdb' | 'mosquitto', signal: NodeJS.Sig
 
 /** Runs one scenario and prints `published / stored / duplicates / alert jobs / duplicate alert jobs / peak RSS`. */
 export async function runScenario(
-  name: string, fault: (ctx: ScenarioContext) => Promise<void>, extraEnv: Record<string, string> = {}, sim: { reconnect?: boolean } = {},
+  name: string,
+  fault: (ctx: ScenarioContext) => Promise<void>,
+  extraEnv: Record<string, string> = {},
+  sim: { reconnect?: boolean } = {},
 ): Promise<ScenarioResult> {
   const setup = fleetSetup(name);
   let worker = await startFleetWorker(setup, 0, extraEnv);
@@ -61,11 +64,21 @@ export async function runScenario(
       await worker.exited;
       worker = await startFleetWorker(setup, 0, extraEnv);
     },
-    published: async (share) => { await waitFor(() => sent >= share * FAULT_N, 600_000, 50); },
+    published: async (share) => {
+      await waitFor(() => sent >= share * FAULT_N, 600_000, 50);
+    },
   };
   const publishing = simulateFleet({
-    url: MQTT_URL, root: setup.root, messages: FAULT_N, ratePerS: FAULT_RATE, onProgress: (n) => { sent = n; },
-    hotDevices: HOT, hotDuring: [0.2, 0.6], reconnect: sim.reconnect,
+    url: MQTT_URL,
+    root: setup.root,
+    messages: FAULT_N,
+    ratePerS: FAULT_RATE,
+    onProgress: (n) => {
+      sent = n;
+    },
+    hotDevices: HOT,
+    hotDuring: [0.2, 0.6],
+    reconnect: sim.reconnect,
   });
   await fault(ctx);
   const result = await publishing;
@@ -78,18 +91,28 @@ export async function runScenario(
   const alerts = await alertJobs(extraEnv.TRIBUTARY_REDIS_URL ?? REDIS_URL, `${setup.name}-alerts`);
   await wipeSession(setup.clientId);
   const figures: ScenarioResult = {
-    published: result.published, stored, duplicates: Math.max(0, stored - result.published),
-    alertJobs: alerts.total, duplicateAlertJobs: alerts.duplicates,
-    overheatingFired: alerts.fired, overheatingResolved: alerts.resolved, peakRssMb: peak,
+    published: result.published,
+    stored,
+    duplicates: Math.max(0, stored - result.published),
+    alertJobs: alerts.total,
+    duplicateAlertJobs: alerts.duplicates,
+    overheatingFired: alerts.fired,
+    overheatingResolved: alerts.resolved,
+    peakRssMb: peak,
   };
-  console.log(`${name}: published ${figures.published} / stored ${figures.stored} / duplicates ${figures.duplicates}`
-    + ` / alert jobs ${figures.alertJobs} (overheating fired ${figures.overheatingFired}, resolved ${figures.overheatingResolved})`
-    + ` / duplicate alert jobs ${figures.duplicateAlertJobs} / peak RSS ${figures.peakRssMb} MB`);
+  console.log(
+    `${name}: published ${figures.published} / stored ${figures.stored} / duplicates ${figures.duplicates}` +
+      ` / alert jobs ${figures.alertJobs} (overheating fired ${figures.overheatingFired}, resolved ${figures.overheatingResolved})` +
+      ` / duplicate alert jobs ${figures.duplicateAlertJobs} / peak RSS ${figures.peakRssMb} MB`,
+  );
   return figures;
 }
 
 /** Alert jobs of a queue: total, overheating transitions, and jobs that repeat a transition already enqueued. */
-export async function alertJobs(redisUrl: string, queue: string): Promise<{ total: number; fired: number; resolved: number; duplicates: number }> {
+export async function alertJobs(
+  redisUrl: string,
+  queue: string,
+): Promise<{ total: number; fired: number; resolved: number; duplicates: number }> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const q = new Queue(queue, { connection: redis });
   try {
@@ -104,8 +127,10 @@ export async function alertJobs(redisUrl: string, queue: string): Promise<{ tota
     }
     const overheating = events.filter((e) => e.ruleId === 'overheating' && !e.repeat);
     return {
-      total: events.length, duplicates,
-      fired: overheating.filter((e) => e.state === 'firing').length, resolved: overheating.filter((e) => e.state === 'resolved').length,
+      total: events.length,
+      duplicates,
+      fired: overheating.filter((e) => e.state === 'firing').length,
+      resolved: overheating.filter((e) => e.state === 'resolved').length,
     };
   } finally {
     await q.close();

@@ -21,7 +21,13 @@ describe('fleet pipeline on the real broker, InfluxDB and Redis', () => {
     expect(await runtime.stop()).toBe(true);
     expect(await countPoints(setup.db)).toBe(n);
     const perSite = await influxQuery(setup.db, 'SELECT count(temperature) FROM telemetry GROUP BY site');
-    expect(perSite.results[0]?.series?.map((s) => s.tags?.site).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
+    expect(perSite.results[0]?.series?.map((s) => s.tags?.site).sort()).toEqual([
+      'site-0',
+      'site-1',
+      'site-2',
+      'site-3',
+      'site-4',
+    ]);
     const battery = await influxQuery(setup.db, 'SHOW FIELD KEYS FROM telemetry');
     expect(battery.results[0]?.series?.[0]?.values).toContainEqual(['battery', 'integer']);
     expect(runtime.stats.deadLettered).toBe(0);
@@ -32,10 +38,20 @@ describe('fleet pipeline on the real broker, InfluxDB and Redis', () => {
     const setup = fleetSetup('malformed');
     const runtime = fleetRuntime(setup);
     await runtime.start();
-    const sent = await simulateFleet({ url: MQTT_URL, root: setup.root, messages: 2000, devices: 50, sites: 5, malformedShare: 0.05, seed: 7 });
+    const sent = await simulateFleet({
+      url: MQTT_URL,
+      root: setup.root,
+      messages: 2000,
+      devices: 50,
+      sites: 5,
+      malformedShare: 0.05,
+      seed: 7,
+    });
     expect(sent.malformed).toBeGreaterThan(20);
     const good = sent.published - sent.malformed;
-    expect(await waitFor(async () => (await countPoints(setup.db)) >= good && runtime.stats.unsettled === 0, 20_000)).toBe(true);
+    expect(
+      await waitFor(async () => (await countPoints(setup.db)) >= good && runtime.stats.unsettled === 0, 20_000),
+    ).toBe(true);
     await runtime.stop();
     expect(await countPoints(setup.db)).toBe(good);
     const letters = await listDeadLetters(redis, setup.stream, 10_000);

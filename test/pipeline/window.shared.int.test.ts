@@ -6,7 +6,13 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCli, type CliProcess } from '../support/cli-process.js';
-import { fleetMessage, offlineAggregates, publishFleet, storedAggregates, type FleetMessage } from '../support/fleet-windows.js';
+import {
+  fleetMessage,
+  offlineAggregates,
+  publishFleet,
+  storedAggregates,
+  type FleetMessage,
+} from '../support/fleet-windows.js';
 import { wipeSession } from '../support/fleet-pipeline.js';
 import { INFLUX_URL, influxQuery, MQTT_URL, REDIS_URL, uniqueName, waitFor } from '../support/services.js';
 
@@ -19,21 +25,46 @@ const LATENESS_MS = 15_000;
 const RATE = Number(process.env.SHARED_WINDOW_RATE ?? 5000);
 const SECONDS = Number(process.env.SHARED_WINDOW_SECONDS ?? 25);
 
-interface Run { readonly name: string; readonly workers: CliProcess[]; readonly stream: string; readonly prefix: string }
+interface Run {
+  readonly name: string;
+  readonly workers: CliProcess[];
+  readonly stream: string;
+  readonly prefix: string;
+}
 const runs: Run[] = [];
 const all: CliProcess[] = [];
 
-function worker(run: Omit<Run, 'workers'>, index: number, root: string, extra: Record<string, string> = {}): CliProcess {
+function worker(
+  run: Omit<Run, 'workers'>,
+  index: number,
+  root: string,
+  extra: Record<string, string> = {},
+): CliProcess {
   const p = startCli(['run', 'test/examples/shared-windowed-fleet.ts'], {
-    TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL, TRIBUTARY_INFLUX_DATABASE: run.name,
-    TRIBUTARY_GROUP: run.name, TRIBUTARY_WORKER_INDEX: String(index), TRIBUTARY_LOG_LEVEL: 'warn', FLEET_TOPIC_ROOT: root,
-    WINDOW_EVERY_MS: String(EVERY_MS), WINDOW_LATENESS_MS: String(LATENESS_MS), WINDOW_STATE_PREFIX: run.prefix, DEAD_LETTER_STREAM: run.stream, ...extra,
+    TRIBUTARY_MQTT_URL: MQTT_URL,
+    TRIBUTARY_INFLUX_URL: INFLUX_URL,
+    TRIBUTARY_REDIS_URL: REDIS_URL,
+    TRIBUTARY_INFLUX_DATABASE: run.name,
+    TRIBUTARY_GROUP: run.name,
+    TRIBUTARY_WORKER_INDEX: String(index),
+    TRIBUTARY_LOG_LEVEL: 'warn',
+    FLEET_TOPIC_ROOT: root,
+    WINDOW_EVERY_MS: String(EVERY_MS),
+    WINDOW_LATENESS_MS: String(LATENESS_MS),
+    WINDOW_STATE_PREFIX: run.prefix,
+    DEAD_LETTER_STREAM: run.stream,
+    ...extra,
   });
   all.push(p);
   return p;
 }
 
-async function startRun(prefix: string, workers: number, root: string, extra: Record<string, string> = {}): Promise<Run> {
+async function startRun(
+  prefix: string,
+  workers: number,
+  root: string,
+  extra: Record<string, string> = {},
+): Promise<Run> {
   const name = uniqueName(prefix);
   const base = { name, stream: `tributary-test:${name}:dead-letters`, prefix: `tributary-test:${name}` };
   const run: Run = { ...base, workers: Array.from({ length: workers }, (_, i) => worker(base, i, root, extra)) };
@@ -55,11 +86,17 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-const debug = (msg: string) => { if (process.env.SHARED_WINDOW_DEBUG) console.error(`${new Date().toISOString()} ${msg}`); };
+const debug = (msg: string) => {
+  if (process.env.SHARED_WINDOW_DEBUG) console.error(`${new Date().toISOString()} ${msg}`);
+};
 
 const deadLetters = async (run: Run) => {
   const redis = new Redis(REDIS_URL);
-  try { return await redis.xlen(run.stream); } finally { redis.disconnect(); }
+  try {
+    return await redis.xlen(run.stream);
+  } finally {
+    redis.disconnect();
+  }
 };
 
 describe('aggregateWindow on shared state across a share group', () => {
@@ -67,7 +104,9 @@ describe('aggregateWindow on shared state across a share group', () => {
     const root = uniqueName('swin');
     const [single, group] = await Promise.all([startRun('swin1', 1, root), startRun('swin3', 3, root)]);
     const t0 = Date.now();
-    const messages: FleetMessage[] = Array.from({ length: RATE * SECONDS }, (_, i) => fleetMessage(root, i, t0, RATE, DEVICES));
+    const messages: FleetMessage[] = Array.from({ length: RATE * SECONDS }, (_, i) =>
+      fleetMessage(root, i, t0, RATE, DEVICES),
+    );
     let killedAt = -1;
     const killAt = Math.floor(messages.length * 0.4);
     await publishFleet(messages, RATE, `${root}-pub`, (i) => {
@@ -75,7 +114,9 @@ describe('aggregateWindow on shared state across a share group', () => {
       killedAt = Date.now();
       group.workers[1]!.child.kill('SIGKILL');
       // As `tributary run --workers 3` would: the same worker index again, its session resumed.
-      setTimeout(() => { group.workers[1] = worker(group, 1, root); }, 1000);
+      setTimeout(() => {
+        group.workers[1] = worker(group, 1, root);
+      }, 1000);
     });
     expect(killedAt).toBeGreaterThan(0);
     debug(`published ${messages.length} in ${Date.now() - t0} ms`);
@@ -86,7 +127,9 @@ describe('aggregateWindow on shared state across a share group', () => {
       return n === expected.size;
     };
     expect(await waitFor(async () => (await complete(single)) && (await complete(group)), 90_000, 1000)).toBe(true);
-    debug(`dead letters: ${await deadLetters(single)} ${await deadLetters(group)}; restarted worker:\n${group.workers[1]!.output().slice(-3000)}`);
+    debug(
+      `dead letters: ${await deadLetters(single)} ${await deadLetters(group)}; restarted worker:\n${group.workers[1]!.output().slice(-3000)}`,
+    );
     const [one, three] = [await storedAggregates(single.name), await storedAggregates(group.name)];
     expect(three).toEqual(one);
     expect(one).toEqual(expected);
@@ -100,7 +143,11 @@ describe('aggregateWindow on shared state across a share group', () => {
     const INFLIGHT = 200;
     const N = 20 * INFLIGHT;
     const root = uniqueName('swin20');
-    const run = await startRun('swin20', 1, root, { TRIBUTARY_MQTT_INFLIGHT: String(INFLIGHT), WINDOW_EVERY_MS: '60000', WINDOW_LATENESS_MS: '20000' });
+    const run = await startRun('swin20', 1, root, {
+      TRIBUTARY_MQTT_INFLIGHT: String(INFLIGHT),
+      WINDOW_EVERY_MS: '60000',
+      WINDOW_LATENESS_MS: '20000',
+    });
     // One device, one minute an hour back: its window closes 20 s after its first reading arrives.
     const t0 = Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
     const messages = Array.from({ length: N }, (_, i) => fleetMessage(root, i * DEVICES, t0, 100 * DEVICES, DEVICES)); // 10 ms apart

@@ -7,7 +7,11 @@ import { cleanup } from './alerts.js';
 import { REDIS_URL } from './services.js';
 
 /** Registers the file's beforeAll/afterAll; `redis` is connected inside tests. */
-export function alertRedisFixture(marker: string): { readonly redis: Redis; readonly queues: Queue[]; readonly sinks: Array<{ close(): Promise<void> }> } {
+export function alertRedisFixture(marker: string): {
+  readonly redis: Redis;
+  readonly queues: Queue[];
+  readonly sinks: Array<{ close(): Promise<void> }>;
+} {
   let redis: Redis | undefined;
   const queues: Queue[] = [];
   const sinks: Array<{ close(): Promise<void> }> = [];

@@ -17,13 +17,21 @@ export function queueName(label: string): string {
 }
 
 /** The jobs of a queue, as `[name, state, repeat, device, eventOffsetMs]`, oldest event first. */
-export async function jobsOf(queue: Queue): Promise<Array<{ id: string; data: AlertEvent; summary: [string, string, boolean, string, number] }>> {
+export async function jobsOf(
+  queue: Queue,
+): Promise<Array<{ id: string; data: AlertEvent; summary: [string, string, boolean, string, number] }>> {
   const jobs = await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
   return jobs
     .map((j) => ({
       id: j.id ?? '',
       data: j.data as AlertEvent,
-      summary: [j.name, (j.data as AlertEvent).state, (j.data as AlertEvent).repeat, (j.data as AlertEvent).tags.device ?? '', Number(BigInt((j.data as AlertEvent).eventTimeNs) / 1_000_000n) - T0] as [string, string, boolean, string, number],
+      summary: [
+        j.name,
+        (j.data as AlertEvent).state,
+        (j.data as AlertEvent).repeat,
+        (j.data as AlertEvent).tags.device ?? '',
+        Number(BigInt((j.data as AlertEvent).eventTimeNs) / 1_000_000n) - T0,
+      ] as [string, string, boolean, string, number],
     }))
     .sort((a, b) => a.summary[4] - b.summary[4] || a.summary[0].localeCompare(b.summary[0]));
 }
@@ -41,5 +49,10 @@ export async function cleanup(redis: Redis, queues: readonly Queue[], marker: st
 /** A clock the test moves by hand. */
 export function fakeClock(start = T0) {
   let now = start;
-  return { now: () => now, set: (ms: number) => { now = start + ms; } };
+  return {
+    now: () => now,
+    set: (ms: number) => {
+      now = start + ms;
+    },
+  };
 }

@@ -14,19 +14,31 @@ export interface CliProcess {
 
 /** Starts the CLI with `args` and `env` added to this process's environment. */
 export function startCli(args: readonly string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ['bin/tributary.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/tributary.mjs', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let exitedWith: number | string | undefined;
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve((exitedWith = signal ?? code ?? -1))));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve((exitedWith = signal ?? code ?? -1))),
+  );
   return {
-    child, exited,
+    child,
+    exited,
     output: () => out,
     async waitForOutput(pattern, timeoutMs = 30_000, from = 0) {
       const seen = await waitFor(() => pattern.test(out.slice(from)) || exitedWith !== undefined, timeoutMs, 50);
       if (!pattern.test(out.slice(from))) {
-        throw new Error(`${seen ? `exited (${String(exitedWith)})` : `no ${String(pattern)} in ${timeoutMs} ms`} — output:\n${out.slice(-4000)}`);
+        throw new Error(
+          `${seen ? `exited (${String(exitedWith)})` : `no ${String(pattern)} in ${timeoutMs} ms`} — output:\n${out.slice(-4000)}`,
+        );
       }
     },
   };

@@ -1,6 +1,14 @@
 import { json } from '../../pipeline/engine/decode/json.js';
 import type {
-  Batch, BatchPolicy, DeadLetter, DeadLetterSink, MessageHandler, Sink, Source, SourceMessage, WriteResult,
+  Batch,
+  BatchPolicy,
+  DeadLetter,
+  DeadLetterSink,
+  MessageHandler,
+  Sink,
+  Source,
+  SourceMessage,
+  WriteResult,
 } from '../../pipeline/core/types.js';
 
 /** A source the test drives by hand; each message counts its own settle calls. */
@@ -17,9 +25,15 @@ export class FakeSource implements Source<unknown> {
 
   constructor(readonly window = 100) {}
 
-  async open(handler: MessageHandler): Promise<void> { this.handler = handler; }
-  async stopIntake(): Promise<void> { this.intakeStopped = true; }
-  async close(): Promise<void> { this.closed = true; }
+  async open(handler: MessageHandler): Promise<void> {
+    this.handler = handler;
+  }
+  async stopIntake(): Promise<void> {
+    this.intakeStopped = true;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 
   /** Delivers one message; returns its id. */
   send(payload: string | Uint8Array, opts: { topic?: string; qos?: 0 | 1 | 2; retain?: boolean } = {}): number {
@@ -42,15 +56,23 @@ export class FakeSource implements Source<unknown> {
     return id;
   }
 
-  settled(id: number): number { return this.settles.get(id) ?? 0; }
+  settled(id: number): number {
+    return this.settles.get(id) ?? 0;
+  }
 }
 
 type Writer<T> = (batch: Batch<T>) => WriteResult | Promise<WriteResult>;
 
 /** A sink recording what it delivered; `write` decides each result. */
-export function fakeSink<T>(name: string, accepts: (item: unknown) => item is T, opts: {
-  write?: Writer<T>; encode?: (item: T) => string; batch?: Partial<BatchPolicy>;
-} = {}) {
+export function fakeSink<T>(
+  name: string,
+  accepts: (item: unknown) => item is T,
+  opts: {
+    write?: Writer<T>;
+    encode?: (item: T) => string;
+    batch?: Partial<BatchPolicy>;
+  } = {},
+) {
   const delivered: T[] = [];
   let writes = 0;
   const sink: Sink<T> & { delivered: T[]; readonly writes: number; closed: boolean } = {
@@ -59,19 +81,25 @@ export function fakeSink<T>(name: string, accepts: (item: unknown) => item is T,
     accepts,
     encode: opts.encode ?? ((item) => String(item)),
     open: async () => {},
-    close: async () => { sink.closed = true; },
+    close: async () => {
+      sink.closed = true;
+    },
     write: async (batch) => {
       writes++;
       const result = await (opts.write ?? (() => ({ status: 'delivered' }) as const))(batch);
       if (result.status === 'delivered') delivered.push(...batch.items);
       if (result.status === 'partial') {
         const bad = new Set(result.rejected.map((r) => r.index));
-        batch.items.forEach((item, i) => { if (!bad.has(i)) delivered.push(item); });
+        batch.items.forEach((item, i) => {
+          if (!bad.has(i)) delivered.push(item);
+        });
       }
       return result;
     },
     delivered,
-    get writes() { return writes; },
+    get writes() {
+      return writes;
+    },
     closed: false,
   };
   return sink;
@@ -79,7 +107,9 @@ export function fakeSink<T>(name: string, accepts: (item: unknown) => item is T,
 
 /** A dead-letter sink that records the letters it made durable. */
 export function fakeDeadLetters(): DeadLetterSink & { delivered: DeadLetter[] } {
-  return fakeSink('dead-letters', (_item: unknown): _item is DeadLetter => true, { encode: (l) => `${l.code}:${l.topic}` });
+  return fakeSink('dead-letters', (_item: unknown): _item is DeadLetter => true, {
+    encode: (l) => `${l.code}:${l.topic}`,
+  });
 }
 
 export const isNumber = (item: unknown): item is number => typeof item === 'number';
@@ -96,6 +126,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function deferred() {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }

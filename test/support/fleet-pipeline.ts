@@ -1,6 +1,15 @@
 // The fleet pipeline as the tests build it in-process: unique database, topics and session per test.
 import mqtt from 'mqtt';
-import { definePipeline, json, mqttSource, Runtime, silentLogger, type DecodedValue, type Logger, type MqttSource } from '../../pipeline/index.js';
+import {
+  definePipeline,
+  json,
+  mqttSource,
+  Runtime,
+  silentLogger,
+  type DecodedValue,
+  type Logger,
+  type MqttSource,
+} from '../../pipeline/index.js';
 import { influxdb, redisDeadLetters } from '../../sinks/index.js';
 import { parseTopic, toReadings } from '../../transforms/index.js';
 import { INFLUX_URL, MQTT_URL, REDIS_URL, uniqueName } from './services.js';
@@ -20,15 +29,26 @@ export function fleetSetup(prefix: string): FleetTestSetup {
 }
 
 /** A runtime for the fleet pipeline of `setup`. */
-export function fleetRuntime(setup: FleetTestSetup, opts: { log?: Logger; inflightWindow?: number; clientId?: string } = {}): Runtime {
+export function fleetRuntime(
+  setup: FleetTestSetup,
+  opts: { log?: Logger; inflightWindow?: number; clientId?: string } = {},
+): Runtime {
   return fleetPipeline(setup, opts).runtime;
 }
 
 /** The fleet pipeline of `setup`: its runtime and its MQTT source. */
-export function fleetPipeline(setup: FleetTestSetup, opts: { log?: Logger; inflightWindow?: number; clientId?: string; protocolVersion?: 4 | 5 } = {}): { runtime: Runtime; source: MqttSource<DecodedValue> } {
+export function fleetPipeline(
+  setup: FleetTestSetup,
+  opts: { log?: Logger; inflightWindow?: number; clientId?: string; protocolVersion?: 4 | 5 } = {},
+): { runtime: Runtime; source: MqttSource<DecodedValue> } {
   const source = mqttSource({
-      url: MQTT_URL, clientId: opts.clientId ?? setup.clientId, group: setup.name, inflightWindow: opts.inflightWindow, log: opts.log, protocolVersion: opts.protocolVersion,
-      subscribe: [{ topic: `${setup.root}/+/+/telemetry`, decode: json() }],
+    url: MQTT_URL,
+    clientId: opts.clientId ?? setup.clientId,
+    group: setup.name,
+    inflightWindow: opts.inflightWindow,
+    log: opts.log,
+    protocolVersion: opts.protocolVersion,
+    subscribe: [{ topic: `${setup.root}/+/+/telemetry`, decode: json() }],
   });
   const def = definePipeline({ name: 'fleet-test' })
     .from(source)
@@ -36,8 +56,11 @@ export function fleetPipeline(setup: FleetTestSetup, opts: { log?: Logger; infli
     .pipe(parseTopic(`${setup.root}/{site}/{device}/telemetry`))
     .to(influxdb({ url: INFLUX_URL, api: 'v1', database: setup.db, createDatabase: true, timeoutMs: 3000 }));
   const runtime = new Runtime({
-    source: def.source, stages: def.stages, sinks: def.sinks,
-    deadLetters: redisDeadLetters({ url: REDIS_URL, stream: setup.stream }), log: opts.log ?? silentLogger,
+    source: def.source,
+    stages: def.stages,
+    sinks: def.sinks,
+    deadLetters: redisDeadLetters({ url: REDIS_URL, stream: setup.stream }),
+    log: opts.log ?? silentLogger,
     retry: { initialDelayMs: 100, maxDelayMs: 1000, giveUpAfterMs: Infinity },
   });
   return { runtime, source };
@@ -45,6 +68,12 @@ export function fleetPipeline(setup: FleetTestSetup, opts: { log?: Logger; infli
 
 /** Removes a persistent session from the broker (connect with clean start, disconnect). */
 export async function wipeSession(clientId: string): Promise<void> {
-  const c = await mqtt.connectAsync(MQTT_URL, { clientId, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+  const c = await mqtt.connectAsync(MQTT_URL, {
+    clientId,
+    clean: true,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    properties: { sessionExpiryInterval: 0 },
+  });
   await c.endAsync();
 }

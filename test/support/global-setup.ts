@@ -25,7 +25,10 @@ export async function teardown(): Promise<void> {
       if (!made) continue;
       const ours = made[2] === run;
       if (ours || Date.now() - parseInt(made[1]!, 36) > STALE_AFTER_MS) {
-        await fetch(`${INFLUX_URL}/query?${new URLSearchParams({ q: `DROP DATABASE "${name.replaceAll('"', '\\"')}"` }).toString()}`, { method: 'POST' });
+        await fetch(
+          `${INFLUX_URL}/query?${new URLSearchParams({ q: `DROP DATABASE "${name.replaceAll('"', '\\"')}"` }).toString()}`,
+          { method: 'POST' },
+        );
       }
     }
   } catch (error) {

@@ -27,7 +27,11 @@ const VARIABLE = /\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]/g;
  * throws, so a dashboard that uses an undefined variable fails the test naming it. With `all`,
  * every variable becomes `.*`, as Grafana does for "All" with `allValue: ".*"`.
  */
-export function expandGrafanaMacros(query: string, vars: Readonly<Record<string, string>>, opts: MacroOptions = {}): string {
+export function expandGrafanaMacros(
+  query: string,
+  vars: Readonly<Record<string, string>>,
+  opts: MacroOptions = {},
+): string {
   const interval = opts.interval ?? '10s';
   const builtins: Record<string, string> = {
     timeFilter: opts.timeFilter ?? 'time > now() - 1h',
@@ -35,17 +39,18 @@ export function expandGrafanaMacros(query: string, vars: Readonly<Record<string,
     interval,
     __interval_ms: String(intervalMs(interval)),
   };
-  const replace = (text: string, inRegex: boolean) => text.replace(VARIABLE, (match, braced?: string, plain?: string, bracketed?: string) => {
-    const name = (braced ?? plain ?? bracketed)!;
-    if (name in builtins) {
-      if (inRegex) throw new Error(`macro ${match} inside a regex literal in: ${query}`);
-      return builtins[name]!;
-    }
-    if (opts.all) return '.*';
-    const value = vars[name];
-    if (value === undefined) throw new Error(`unknown template variable ${match} in: ${query}`);
-    return inRegex ? escapeInfluxRegex(value) : value;
-  });
+  const replace = (text: string, inRegex: boolean) =>
+    text.replace(VARIABLE, (match, braced?: string, plain?: string, bracketed?: string) => {
+      const name = (braced ?? plain ?? bracketed)!;
+      if (name in builtins) {
+        if (inRegex) throw new Error(`macro ${match} inside a regex literal in: ${query}`);
+        return builtins[name]!;
+      }
+      if (opts.all) return '.*';
+      const value = vars[name];
+      if (value === undefined) throw new Error(`unknown template variable ${match} in: ${query}`);
+      return inRegex ? escapeInfluxRegex(value) : value;
+    });
   // Regex literals first (escaped values), then the rest (verbatim values).
   const parts: string[] = [];
   let last = 0;

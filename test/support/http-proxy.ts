@@ -43,14 +43,20 @@ export async function startHttpProxy(target: string, mode: ProxyMode = 'forward'
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
-    const upstream = request({
-      host: to.hostname, port: to.port, method: req.method, path: req.url,
-      headers: { ...req.headers, host: to.host },
-    }, (up) => {
-      record(req, 'forward', up.statusCode);
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const upstream = request(
+      {
+        host: to.hostname,
+        port: to.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: to.host },
+      },
+      (up) => {
+        record(req, 'forward', up.statusCode);
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     upstream.on('error', (error) => {
       record(req, 'forward', 502);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
@@ -82,7 +88,10 @@ export async function startHttpProxy(target: string, mode: ProxyMode = 'forward'
     failStatus: 503,
     affects: () => true,
     requests,
-    forwardedOk: (prefix) => requests.filter((r) => r.outcome === 'forward' && r.path.startsWith(prefix) && (r.status ?? 0) >= 200 && (r.status ?? 0) < 300).length,
+    forwardedOk: (prefix) =>
+      requests.filter(
+        (r) => r.outcome === 'forward' && r.path.startsWith(prefix) && (r.status ?? 0) >= 200 && (r.status ?? 0) < 300,
+      ).length,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

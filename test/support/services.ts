@@ -18,13 +18,18 @@ export function uniqueName(prefix: string): string {
 
 /** Runs an InfluxQL statement and returns the parsed JSON. */
 export async function influxQuery(db: string, q: string): Promise<InfluxResult> {
-  const res = await fetch(`${INFLUX_URL}/query?${new URLSearchParams({ db, q, epoch: 'ns' }).toString()}`, { method: 'POST' });
+  const res = await fetch(`${INFLUX_URL}/query?${new URLSearchParams({ db, q, epoch: 'ns' }).toString()}`, {
+    method: 'POST',
+  });
   if (!res.ok) throw new Error(`InfluxDB query failed (${res.status}): ${await res.text()}`);
   return (await res.json()) as InfluxResult;
 }
 
 export interface InfluxResult {
-  results: Array<{ error?: string; series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }> }>;
+  results: Array<{
+    error?: string;
+    series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>;
+  }>;
 }
 
 /** `SELECT count(field) FROM measurement` in `db`, 0 when empty. */
@@ -34,7 +39,11 @@ export async function countPoints(db: string, measurement = 'telemetry', field =
 }
 
 /** Polls until `check` returns true or `timeoutMs` passes; returns the last value of `check`. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200): Promise<boolean> {
+export async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
@@ -45,7 +54,10 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 
 /** Runs a scripts/services.sh subcommand (e.g. stop-influx) synchronously. */
 export function services(command: string): string {
-  return execFileSync('bash', ['scripts/services.sh', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('bash', ['scripts/services.sh', command], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Peak resident set size of a process in MB (VmHWM), from /proc. */

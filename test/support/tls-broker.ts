@@ -31,18 +31,60 @@ export interface Pki {
 /** The passphrase of `Pki.encryptedClientKey`. */
 export const KEY_PASSPHRASE = 'pass-phrase-7f3c1a';
 
-const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (dir: string, args: string[]) =>
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** Makes a temp dir with two CAs, a broker certificate for localhost/127.0.0.1 and client certificates. */
 export function makePki(): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-tls-'));
   const p = (name: string) => join(dir, name);
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  for (const ca of ['ca', 'other-ca']) openssl(dir, ['req', '-x509', ...newKey, '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=tributary test ${ca}`]);
+  for (const ca of ['ca', 'other-ca'])
+    openssl(dir, [
+      'req',
+      '-x509',
+      ...newKey,
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=tributary test ${ca}`,
+    ]);
   const csr = (name: string, cn: string, extra: string[] = ['-nodes']) =>
-    openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', ...extra, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+    openssl(dir, [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      ...extra,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    ]);
   const sign = (name: string, ca: string, ext: string[] = []) =>
-    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...ext]);
+    openssl(dir, [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.pem`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      ...ext,
+    ]);
   writeFileSync(p('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
   csr('server', 'localhost');
   sign('server', 'ca', ['-extfile', 'server.ext']);
@@ -55,14 +97,42 @@ export function makePki(): Pki {
   // An expired certificate needs explicit dates: `openssl ca` with a throwaway database.
   writeFileSync(p('index.txt'), '');
   writeFileSync(p('serial'), '1000\n');
-  writeFileSync(p('ca.cnf'), `[ca]\ndefault_ca=t\n[t]\ndatabase=${p('index.txt')}\nnew_certs_dir=${dir}\nserial=${p('serial')}\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\n`);
-  openssl(dir, ['ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.pem', '-keyfile', 'ca.key', '-in', 'client.csr', '-out', 'expired.pem',
-    '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-notext']);
+  writeFileSync(
+    p('ca.cnf'),
+    `[ca]\ndefault_ca=t\n[t]\ndatabase=${p('index.txt')}\nnew_certs_dir=${dir}\nserial=${p('serial')}\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\n`,
+  );
+  openssl(dir, [
+    'ca',
+    '-batch',
+    '-config',
+    'ca.cnf',
+    '-cert',
+    'ca.pem',
+    '-keyfile',
+    'ca.key',
+    '-in',
+    'client.csr',
+    '-out',
+    'expired.pem',
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200201000000Z',
+    '-notext',
+  ]);
   return {
-    dir, ca: p('ca.pem'), otherCa: p('other-ca.pem'), serverCert: p('server.pem'), serverKey: p('server.key'),
-    clientCert: p('client.pem'), clientKey: p('client.key'), expiredCert: p('expired.pem'),
-    otherClientCert: p('other-client.pem'), otherClientKey: p('other-client.key'),
-    encryptedClientCert: p('encrypted-client.pem'), encryptedClientKey: p('encrypted-client.key'),
+    dir,
+    ca: p('ca.pem'),
+    otherCa: p('other-ca.pem'),
+    serverCert: p('server.pem'),
+    serverKey: p('server.key'),
+    clientCert: p('client.pem'),
+    clientKey: p('client.key'),
+    expiredCert: p('expired.pem'),
+    otherClientCert: p('other-client.pem'),
+    otherClientKey: p('other-client.key'),
+    encryptedClientCert: p('encrypted-client.pem'),
+    encryptedClientKey: p('encrypted-client.key'),
   };
 }
 
@@ -112,37 +182,72 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const passwordFile = join(dir, 'passwords');
   const writeUsers = (users: Record<string, string>) => {
     writeFileSync(passwordFile, '');
-    for (const [user, password] of Object.entries(users)) execFileSync('mosquitto_passwd', ['-b', passwordFile, user, password], { stdio: 'ignore' });
+    for (const [user, password] of Object.entries(users))
+      execFileSync('mosquitto_passwd', ['-b', passwordFile, user, password], { stdio: 'ignore' });
   };
   if (options.users) writeUsers(options.users);
   const lines = [
-    'per_listener_settings false', 'persistence false', `log_dest file ${logFile}`, 'log_type error', 'log_type warning',
-    'log_type notice', 'log_type information', 'connection_messages true',
+    'per_listener_settings false',
+    'persistence false',
+    `log_dest file ${logFile}`,
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+    'connection_messages true',
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     options.users ? `allow_anonymous false\npassword_file ${passwordFile}` : 'allow_anonymous true',
     `listener ${port} 127.0.0.1`,
-    ...(options.pki ? [`cafile ${options.pki.ca}`, `certfile ${options.pki.serverCert}`, `keyfile ${options.pki.serverKey}`,
-      `require_certificate ${options.requireCertificate ? 'true' : 'false'}`] : []),
+    ...(options.pki
+      ? [
+          `cafile ${options.pki.ca}`,
+          `certfile ${options.pki.serverCert}`,
+          `keyfile ${options.pki.serverKey}`,
+          `require_certificate ${options.requireCertificate ? 'true' : 'false'}`,
+        ]
+      : []),
   ];
   const config = `${lines.join('\n')}\n`;
   const confFile = join(dir, 'mosquitto.conf');
   writeFileSync(confFile, config);
   const child = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const log = () => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
-  await until(() => /running/.test(log()), 5_000, () => `mosquitto did not start: ${stderr}${log()}`);
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const log = () => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  await until(
+    () => /running/.test(log()),
+    5_000,
+    () => `mosquitto did not start: ${stderr}${log()}`,
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
-    port, config, process: child, log,
+    port,
+    config,
+    process: child,
+    log,
     url: `${options.pki ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     // A TLS handshake that fails during accept is logged as "Client connection from … failed" only.
-    connections: () => log().split('\n').filter((l) => /New connection from|Client connection from .* failed/.test(l)).length,
+    connections: () =>
+      log()
+        .split('\n')
+        .filter((l) => /New connection from|Client connection from .* failed/.test(l)).length,
     async setUsers(users) {
       const before = log().split('Reloading config').length;
       writeUsers(users);
       child.kill('SIGHUP');
-      await until(() => log().split('Reloading config').length > before, 5_000, () => `mosquitto did not reload: ${log()}`);
+      await until(
+        () => log().split('Reloading config').length > before,
+        5_000,
+        () => `mosquitto did not reload: ${log()}`,
+      );
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -155,17 +260,36 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
 /** A private redis-server on 127.0.0.1 that requires `password` (no persistence). */
 export async function startRedis(password: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  await until(() => /Ready to accept connections/.test(out), 5_000, () => `redis-server did not start: ${out}`);
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  await until(
+    () => /Ready to accept connections/.test(out),
+    5_000,
+    () => `redis-server did not start: ${out}`,
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { port, stop: async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); await exited; } };
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** Polls `check` every 25 ms; throws `message()` after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs: number, message: () => string = () => 'timed out'): Promise<void> {
+export async function until(
+  check: () => boolean,
+  timeoutMs: number,
+  message: () => string = () => 'timed out',
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > end) throw new Error(message());
@@ -187,7 +311,9 @@ export function listeningSockets(pid: number): Array<{ address: string; port: nu
     try {
       const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
       if (m?.[1]) inodes.add(m[1]);
-    } catch { /* closed meanwhile */ }
+    } catch {
+      /* closed meanwhile */
+    }
   }
   const found: Array<{ address: string; port: number }> = [];
   for (const table of ['tcp', 'tcp6']) {
@@ -196,7 +322,13 @@ export function listeningSockets(pid: number): Array<{ address: string; port: nu
       const [local, state, inode] = [cols[1], cols[3], cols[9]];
       if (state !== '0A' || !local || !inode || !inodes.has(inode)) continue; // 0A = LISTEN
       const [hex = '', port = '0'] = local.split(':');
-      const address = hex.length === 8 ? (hex.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)).join('.') : hex;
+      const address =
+        hex.length === 8
+          ? (hex.match(/../g) ?? [])
+              .reverse()
+              .map((b) => parseInt(b, 16))
+              .join('.')
+          : hex;
       found.push({ address, port: parseInt(port, 16) });
     }
   }

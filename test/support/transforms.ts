@@ -6,12 +6,18 @@ export function ctxAt(nowMs = 1_700_000_000_000): StageContext {
   return {
     meta: { topic: 'fleet/site-1/dev-1/telemetry', qos: 1, retain: false, receivedAtMs: nowMs, format: 'json' },
     now: () => nowMs,
-    retain: () => { throw new Error('retain not expected'); },
+    retain: () => {
+      throw new Error('retain not expected');
+    },
   };
 }
 
 /** A telemetry reading at `timeMs` with `fields` and `tags`. */
-export function reading(fields: Reading['fields'], tags: Reading['tags'] = { device: 'dev-1' }, timeMs = 1_700_000_000_000): Reading {
+export function reading(
+  fields: Reading['fields'],
+  tags: Reading['tags'] = { device: 'dev-1' },
+  timeMs = 1_700_000_000_000,
+): Reading {
   return { measurement: 'telemetry', tags, fields, timeNs: BigInt(timeMs) * 1_000_000n };
 }
 

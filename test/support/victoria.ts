@@ -12,13 +12,19 @@ export const VM_URL = `http://127.0.0.1:${VM_PORT}`;
  * started with `flags` if it was not running. Idempotent; can take minutes on a first install.
  */
 export function startVictoria(name = 'victoria-metrics', port = VM_PORT, flags: readonly string[] = []): string {
-  execFileSync('bash', ['scripts/services.sh', 'up-vm', name, String(port), ...flags], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  execFileSync('bash', ['scripts/services.sh', 'up-vm', name, String(port), ...flags], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 600_000,
+  });
   return `http://127.0.0.1:${port}`;
 }
 
 /** Stops an instance `startVictoria` started; `purge` deletes its data dir. */
 export function stopVictoria(name: string, purge = false): void {
-  execFileSync('bash', ['scripts/services.sh', 'stop-vm', name, ...(purge ? ['--purge'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('bash', ['scripts/services.sh', 'stop-vm', name, ...(purge ? ['--purge'] : [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
@@ -50,7 +56,10 @@ export async function vmExport(url: string, match: string, auth?: string): Promi
   const res = await fetch(`${url}/api/v1/export?${new URLSearchParams({ 'match[]': match }).toString()}`, { headers });
   if (!res.ok) throw new Error(`VictoriaMetrics export failed (${res.status}): ${await res.text()}`);
   const text = await res.text();
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as VmSeries);
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as VmSeries);
 }
 
 /** Samples matching `match`, counted. */
@@ -60,5 +69,7 @@ export async function vmCount(url: string, match: string, auth?: string): Promis
 
 /** Deletes the series matching `match` (a test's own measurements). */
 export async function vmDelete(url: string, match: string): Promise<void> {
-  await fetch(`${url}/api/v1/admin/tsdb/delete_series?${new URLSearchParams({ 'match[]': match }).toString()}`, { method: 'POST' });
+  await fetch(`${url}/api/v1/admin/tsdb/delete_series?${new URLSearchParams({ 'match[]': match }).toString()}`, {
+    method: 'POST',
+  });
 }

@@ -13,9 +13,22 @@ const msg = (ts: number, temperature: number | string, battery = 50) => JSON.str
 const ALL = { temperature: ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'], battery: ['last'] } as const;
 
 function windowed(state: StageState | 'local', options: Partial<AggregateWindowOptions> = {}) {
-  const stage = aggregateWindow({ everyMs: 60_000, allowedLatenessMs: 5_000, fields: ALL, state, tickMs: 1000, ...options });
+  const stage = aggregateWindow({
+    everyMs: 60_000,
+    allowedLatenessMs: 5_000,
+    fields: ALL,
+    state,
+    tickMs: 1000,
+    ...options,
+  });
   const pipeline = definePipeline({ name: 'windowed' })
-    .from(mqttSource({ url: 'mqtt://127.0.0.1:1', clientId: 'never-connects', subscribe: [{ topic: 'fleet/+/+/telemetry', decode: json() }] }))
+    .from(
+      mqttSource({
+        url: 'mqtt://127.0.0.1:1',
+        clientId: 'never-connects',
+        subscribe: [{ topic: 'fleet/+/+/telemetry', decode: json() }],
+      }),
+    )
     .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
     .pipe(parseTopic('fleet/{site}/{device}/telemetry'))
     .pipe(stage)
@@ -24,15 +37,27 @@ function windowed(state: StageState | 'local', options: Partial<AggregateWindowO
 }
 
 const harnesses: PipelineHarness[] = [];
-const open = async (...args: Parameters<typeof testPipeline>) => { const t = await testPipeline(...args); harnesses.push(t); return t; };
-afterEach(async () => { for (const t of harnesses.splice(0)) await t.close(); });
+const open = async (...args: Parameters<typeof testPipeline>) => {
+  const t = await testPipeline(...args);
+  harnesses.push(t);
+  return t;
+};
+afterEach(async () => {
+  for (const t of harnesses.splice(0)) await t.close();
+});
 
 describe('aggregateWindow on shared state', () => {
   it('acknowledges each message once its point is in the state, and writes the same aggregates as local state', async () => {
-    const inputs: Array<[string, number, number, number]> = [['d1', 1_000, 20, 60], ['d1', 30_000, 24, 59], ['d1', 10_000, 22, 58], ['d2', 5_000, 30, 50]];
+    const inputs: Array<[string, number, number, number]> = [
+      ['d1', 1_000, 20, 60],
+      ['d1', 30_000, 24, 59],
+      ['d1', 10_000, 22, 58],
+      ['d2', 5_000, 30, 50],
+    ];
     const { stage, pipeline } = windowed(memoryStageState());
     const t = await open(pipeline);
-    for (const [d, dt, temp, bat] of inputs) expect(await t.push(topic(d), msg(T0 + dt, temp, bat))).toMatchObject({ settled: true, readings: [] });
+    for (const [d, dt, temp, bat] of inputs)
+      expect(await t.push(topic(d), msg(T0 + dt, temp, bat))).toMatchObject({ settled: true, readings: [] });
     expect(t.stats.unsettled).toBe(0); // nothing held while the window is open
     expect((await t.advance(64_999)).lines).toEqual([]);
     const shared = (await t.advance(1_001)).lines;
@@ -57,7 +82,9 @@ describe('aggregateWindow on shared state', () => {
     const wb = await open(b.pipeline);
     for (let i = 0; i < 10; i++) await (i % 2 ? wa : wb).push(topic('d1'), msg(T0 + i * 1000, i));
     const [ra, rb] = [await wa.advance(66_000), await wb.advance(66_000)];
-    expect([...ra.lines, ...rb.lines]).toEqual(['telemetry,device=d1,site=site-1 temperature_sum=45,temperature_count=10i 1704067200000000000']);
+    expect([...ra.lines, ...rb.lines]).toEqual([
+      'telemetry,device=d1,site=site-1 temperature_sum=45,temperature_count=10i 1704067200000000000',
+    ]);
     expect(a.stage.emitted + b.stage.emitted).toBe(1);
   });
 
@@ -67,11 +94,21 @@ describe('aggregateWindow on shared state', () => {
     await t.push(topic('d1'), msg(T0 + 1_000, 1));
     await t.advance(62_000);
     await t.push(topic('d1'), msg(T0 + 2_000, 2)); // within the lateness
-    expect((await t.advance(4_000)).lines).toEqual(['telemetry,device=d1,site=site-1 temperature_count=2i 1704067200000000000']);
-    expect(await t.push(topic('d1'), msg(T0 + 3_000, 3))).toMatchObject({ settled: true, readings: [], deadLetters: [] });
+    expect((await t.advance(4_000)).lines).toEqual([
+      'telemetry,device=d1,site=site-1 temperature_count=2i 1704067200000000000',
+    ]);
+    expect(await t.push(topic('d1'), msg(T0 + 3_000, 3))).toMatchObject({
+      settled: true,
+      readings: [],
+      deadLetters: [],
+    });
     expect(await t.push(topic('d1'), msg(T0 + 1_000, 1))).toMatchObject({ settled: true, deadLetters: [] });
     expect([stage.dropped.get('late'), stage.dropped.get('duplicate')]).toEqual([1, 1]);
-    const rejecting = windowed(memoryStageState(), { fields: { temperature: ['count'] }, onLate: 'reject', allowedLatenessMs: 0 });
+    const rejecting = windowed(memoryStageState(), {
+      fields: { temperature: ['count'] },
+      onLate: 'reject',
+      allowedLatenessMs: 0,
+    });
     const r = await open(rejecting.pipeline);
     await r.push(topic('d1'), msg(T0, 1));
     await r.advance(61_000);
@@ -84,10 +121,17 @@ describe('aggregateWindow on shared state', () => {
     const t = await open(pipeline);
     await t.push(topic('d1'), msg(T0 + 1_000, 1));
     // Another worker claims the window and dies before writing it.
-    const lost = await state.claim('aggregateWindow', { nowMs: T0 + 65_000, leaseMs: 10_000, limit: 10, keepMs: 60_000 });
+    const lost = await state.claim('aggregateWindow', {
+      nowMs: T0 + 65_000,
+      leaseMs: 10_000,
+      limit: 10,
+      keepMs: 60_000,
+    });
     expect(lost.map((w) => w.points.length)).toEqual([1]);
     expect((await t.advance(70_000)).lines).toEqual([]); // leased
-    expect((await t.advance(6_000)).lines).toEqual(['telemetry,device=d1,site=site-1 temperature_count=1i 1704067200000000000']);
+    expect((await t.advance(6_000)).lines).toEqual([
+      'telemetry,device=d1,site=site-1 temperature_count=1i 1704067200000000000',
+    ]);
   });
 
   it('state unavailable: acknowledgements held and the update retried by the runtime, nothing dropped', async () => {
@@ -103,11 +147,15 @@ describe('aggregateWindow on shared state', () => {
     const until = Date.now() + 2000;
     while (t.stats.unsettled > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     expect([t.stats.unsettled, t.stats.settled, t.deadLetters.length]).toEqual([0, 1, 0]);
-    expect((await t.advance(66_000)).lines).toEqual(['telemetry,device=d1,site=site-1 temperature_count=1i 1704067200000000000']);
+    expect((await t.advance(66_000)).lines).toEqual([
+      'telemetry,device=d1,site=site-1 temperature_count=1i 1704067200000000000',
+    ]);
   });
 
   it('refuses a state that is not one', () => {
-    expect(() => aggregateWindow({ everyMs: 1000, fields: { t: ['mean'] }, state: {} as StageState })).toThrow(/aggregateWindow state/);
+    expect(() => aggregateWindow({ everyMs: 1000, fields: { t: ['mean'] }, state: {} as StageState })).toThrow(
+      /aggregateWindow state/,
+    );
     expect(() => aggregateWindow({ everyMs: 1000, fields: { t: ['mean'] }, id: 'a b' })).toThrow(/aggregateWindow id/);
   });
 });

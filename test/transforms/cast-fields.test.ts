@@ -6,9 +6,31 @@ describe('castFields', () => {
   const ctx = ctxAt();
 
   it('converts strings to numbers, numbers to integers, words to booleans, anything to strings', () => {
-    const stage = castFields({ t: 'number', b: 'integer', big: 'integer', on: 'boolean', off: 'boolean', fw: 'string', n: 'integer' });
-    const [out] = outs(stage.apply(reading({ t: ' 21.5 ', b: 49.6, big: '9007199254740993', on: 'ON', off: 0, fw: 3, n: true, keep: 'x' }), ctx));
-    expect(out!.fields).toEqual({ t: 21.5, b: 50n, big: 9007199254740993n, on: true, off: false, fw: '3', n: 1n, keep: 'x' });
+    const stage = castFields({
+      t: 'number',
+      b: 'integer',
+      big: 'integer',
+      on: 'boolean',
+      off: 'boolean',
+      fw: 'string',
+      n: 'integer',
+    });
+    const [out] = outs(
+      stage.apply(
+        reading({ t: ' 21.5 ', b: 49.6, big: '9007199254740993', on: 'ON', off: 0, fw: 3, n: true, keep: 'x' }),
+        ctx,
+      ),
+    );
+    expect(out!.fields).toEqual({
+      t: 21.5,
+      b: 50n,
+      big: 9007199254740993n,
+      on: true,
+      off: false,
+      fw: '3',
+      n: 1n,
+      keep: 'x',
+    });
   });
 
   it('returns the same reading when nothing changes, and skips absent fields', () => {
@@ -26,7 +48,10 @@ describe('castFields', () => {
     expect(castFields({ t: 'number' }).apply(reading({ t: 'n/a' }), ctx)).toEqual({
       rejected: { code: 'cast_error', reason: 'field "t": cannot convert "n/a" to number' },
     });
-    expect(castFields({ on: 'boolean' }).apply(reading({ on: 'maybe' }), ctx)).toHaveProperty('rejected.code', 'cast_error');
+    expect(castFields({ on: 'boolean' }).apply(reading({ on: 'maybe' }), ctx)).toHaveProperty(
+      'rejected.code',
+      'cast_error',
+    );
   });
 
   it('drops only the field with onError drop-field, and counts it', () => {

@@ -7,8 +7,11 @@ describe('convertUnits', () => {
 
   it('converts between known units, renaming and rounding on request', () => {
     const stage = convertUnits({
-      temp_f: { from: 'F', to: 'C', as: 'temperature' }, wind: { from: 'mph', to: 'km/h', decimals: 1 },
-      p: { from: 'hPa', to: 'bar' }, k: { from: 'K', to: 'F', decimals: 2 }, batt: { from: '%', to: 'ratio' },
+      temp_f: { from: 'F', to: 'C', as: 'temperature' },
+      wind: { from: 'mph', to: 'km/h', decimals: 1 },
+      p: { from: 'hPa', to: 'bar' },
+      k: { from: 'K', to: 'F', decimals: 2 },
+      batt: { from: '%', to: 'ratio' },
     });
     const [out] = outs(stage.apply(reading({ temp_f: 212, wind: 10, p: 1013.25, k: 0, batt: 50n, other: 'x' }), ctx));
     expect(out!.fields).toEqual({ wind: 16.1, p: 1.01325, k: -459.67, batt: 0.5, other: 'x', temperature: 100 });
@@ -21,15 +24,21 @@ describe('convertUnits', () => {
   });
 
   it('takes a function, and leaves readings without the field untouched', () => {
-    const stage = convertUnits({ raw: { convert: (v) => v / 4096 * 3.3, as: 'volts', decimals: 3 } });
+    const stage = convertUnits({ raw: { convert: (v) => (v / 4096) * 3.3, as: 'volts', decimals: 3 } });
     expect(outs(stage.apply(reading({ raw: 2048 }), ctx))[0]!.fields).toEqual({ volts: 1.65 });
     const r = reading({ other: 1 });
     expect(outs(stage.apply(r, ctx))[0]).toBe(r);
   });
 
   it('rejects a non-numeric value by default, keeps it with onError keep', () => {
-    expect(convertUnits({ t: { from: 'F', to: 'C' } }).apply(reading({ t: 'hot' }), ctx)).toHaveProperty('rejected.code', 'conversion_error');
-    expect(outs(convertUnits({ t: { from: 'F', to: 'C' } }, { onError: 'keep' }).apply(reading({ t: 'hot' }), ctx))[0]!.fields.t).toBe('hot');
+    expect(convertUnits({ t: { from: 'F', to: 'C' } }).apply(reading({ t: 'hot' }), ctx)).toHaveProperty(
+      'rejected.code',
+      'conversion_error',
+    );
+    expect(
+      outs(convertUnits({ t: { from: 'F', to: 'C' } }, { onError: 'keep' }).apply(reading({ t: 'hot' }), ctx))[0]!
+        .fields.t,
+    ).toBe('hot');
   });
 
   it('refuses unknown units and units of different dimensions at construction', () => {

@@ -9,7 +9,11 @@ import { ctxAt, outs, reading } from '../support/transforms.js';
 
 /** A lookup whose loads the test resolves by hand. */
 function manualLookup() {
-  const loads: Array<{ key: string; resolve: (v: Record<string, string> | undefined) => void; reject: (e: Error) => void }> = [];
+  const loads: Array<{
+    key: string;
+    resolve: (v: Record<string, string> | undefined) => void;
+    reject: (e: Error) => void;
+  }> = [];
   const lookup: Lookup = {
     name: 'registry',
     key: (r) => r.tags.device,
@@ -31,7 +35,11 @@ describe('enrichFrom', () => {
     loads[0]!.resolve({ model: 'TX' });
     loads[1]!.resolve({ model: 'RX' });
     const results = (await Promise.all(pending)) as Array<readonly Reading[]>;
-    expect(results.map((r) => r[0]!.tags)).toEqual([{ model: 'TX', device: 'd1' }, { model: 'TX', device: 'd1' }, { model: 'RX', device: 'd2' }]);
+    expect(results.map((r) => r[0]!.tags)).toEqual([
+      { model: 'TX', device: 'd1' },
+      { model: 'TX', device: 'd1' },
+      { model: 'RX', device: 'd2' },
+    ]);
     const hit = stage.apply(dev('d1'), ctx);
     expect(hit).not.toBeInstanceOf(Promise);
     expect(outs(hit)[0]!.tags.model).toBe('TX');
@@ -40,7 +48,10 @@ describe('enrichFrom', () => {
 
   it('reloads after the TTL on the pipeline clock, and evicts the least recently used past maxEntries', async () => {
     let calls = 0;
-    const stage = enrichFrom({ key: (r) => r.tags.device, load: async (k) => ({ n: `${k}-${++calls}` }) }, { ttlMs: 100, maxEntries: 2 });
+    const stage = enrichFrom(
+      { key: (r) => r.tags.device, load: async (k) => ({ n: `${k}-${++calls}` }) },
+      { ttlMs: 100, maxEntries: 2 },
+    );
     const at = (ms: number, d: string) => stage.apply(dev(d), ctxAt(ms));
     expect(((await at(0, 'a')) as Reading[])[0]!.tags.n).toBe('a-1');
     expect(outs(at(99, 'a'))[0]!.tags.n).toBe('a-1');
@@ -68,7 +79,15 @@ describe('enrichFrom', () => {
     loads[1]!.resolve({ model: 'TX' });
     expect(((await retry) as Reading[])[0]!.tags.model).toBe('TX');
 
-    const passing = enrichFrom({ key: () => 'k', load: () => { throw new Error('sync boom'); } }, { onError: 'pass' });
+    const passing = enrichFrom(
+      {
+        key: () => 'k',
+        load: () => {
+          throw new Error('sync boom');
+        },
+      },
+      { onError: 'pass' },
+    );
     const r = dev('d9');
     expect(outs(passing.apply(r, ctxAt()))[0]).toBe(r);
   });
@@ -84,8 +103,17 @@ describe('enrichFrom', () => {
     expect(enrichFrom(mapLookup({ entries }), { onMissing: 'reject' }).apply(dev('zz'), ctxAt())).toEqual({
       rejected: { code: 'lookup_missing', reason: 'map: no entry for key "zz"' },
     });
-    expect(outs(enrichFrom(mapLookup({ entries }), { onConflict: 'replace' }).apply(dev('d1'), ctxAt()))[0]!.tags.device).toBe('other');
-    expect(outs(enrichFrom(mapLookup({ entries: new Map([['d1', { fw: '1.2' }]]) }), { into: 'fields' }).apply(dev('d1'), ctxAt()))[0]!.fields).toEqual({ fw: '1.2', v: 1 });
+    expect(
+      outs(enrichFrom(mapLookup({ entries }), { onConflict: 'replace' }).apply(dev('d1'), ctxAt()))[0]!.tags.device,
+    ).toBe('other');
+    expect(
+      outs(
+        enrichFrom(mapLookup({ entries: new Map([['d1', { fw: '1.2' }]]) }), { into: 'fields' }).apply(
+          dev('d1'),
+          ctxAt(),
+        ),
+      )[0]!.fields,
+    ).toEqual({ fw: '1.2', v: 1 });
   });
 
   it('refuses bad options at construction', () => {
@@ -106,7 +134,9 @@ describe('redisHash (real Redis)', () => {
     await redis.hset(`${prefix}:d1`, { model: 'TX-100', owner: 'acme' });
     await redis.hset(`${prefix}:d2`, { model: 'RX-7', owner: 'globex' });
     const hgetall = vi.spyOn(redis, 'hgetall');
-    const stage = enrichFrom(redisHash({ redis, key: (r) => `${prefix}:${r.tags.device}`, fields: ['model'] }), { ttlMs: 1000 });
+    const stage = enrichFrom(redisHash({ redis, key: (r) => `${prefix}:${r.tags.device}`, fields: ['model'] }), {
+      ttlMs: 1000,
+    });
     await stage.open!({ emit: () => {} });
     const burst = Array.from({ length: 50 }, (_, i) => stage.apply(dev(i % 2 ? 'd1' : 'd2'), ctxAt(0)));
     const results = await Promise.all(burst.map(async (p) => (await p) as StageOutput<Reading>));

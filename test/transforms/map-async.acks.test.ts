@@ -22,8 +22,12 @@ describe('mapAsync acknowledgements', () => {
     const sink = fakeSink('numbers', (x: unknown): x is number => typeof x === 'number', { batch: { maxItems: 1 } });
     const source = new FakeSource();
     const runtime = new Runtime({
-      source, deadLetters: fakeDeadLetters(), log: silentLogger, retry: { initialDelayMs: 1, maxDelayMs: 2, giveUpAfterMs: Infinity },
-      stages: [stage as unknown as Transform<unknown, unknown>], sinks: [sink as unknown as Sink<unknown>],
+      source,
+      deadLetters: fakeDeadLetters(),
+      log: silentLogger,
+      retry: { initialDelayMs: 1, maxDelayMs: 2, giveUpAfterMs: Infinity },
+      stages: [stage as unknown as Transform<unknown, unknown>],
+      sinks: [sink as unknown as Sink<unknown>],
     });
     await runtime.start();
     const ids = [0, 1, 2, 3, 4].map((n) => source.send(JSON.stringify({ n })));
@@ -44,6 +48,8 @@ describe('mapAsync acknowledgements', () => {
   });
 
   it('refuses a concurrency below 1 (it would never run a call)', () => {
-    expect(() => mapAsync('x', 0, async (n: number) => n)).toThrow(/mapAsync x concurrency: expected an integer ≥ 1, got 0/);
+    expect(() => mapAsync('x', 0, async (n: number) => n)).toThrow(
+      /mapAsync x concurrency: expected an integer ≥ 1, got 0/,
+    );
   });
 });

@@ -3,9 +3,20 @@ import type { Reading, StageContext, StageOutput } from '../../pipeline/core/typ
 import { parseTopic, type ParseTopicOptions } from '../../transforms/parse-topic.js';
 
 const reading: Reading = { measurement: 'm', tags: { unit: 'c' }, fields: { v: 1 }, timeNs: 1n };
-const ctxFor = (topic: string): StageContext => ({ meta: { topic, qos: 1, retain: false, receivedAtMs: 0, format: 'json' }, now: () => 0, retain: () => { throw new Error('not used'); } });
+const ctxFor = (topic: string): StageContext => ({
+  meta: { topic, qos: 1, retain: false, receivedAtMs: 0, format: 'json' },
+  now: () => 0,
+  retain: () => {
+    throw new Error('not used');
+  },
+});
 
-function apply(pattern: string, topic: string, options?: ParseTopicOptions, stage = parseTopic(pattern, options)): StageOutput<Reading> {
+function apply(
+  pattern: string,
+  topic: string,
+  options?: ParseTopicOptions,
+  stage = parseTopic(pattern, options),
+): StageOutput<Reading> {
   return stage.apply(reading, ctxFor(topic)) as StageOutput<Reading>;
 }
 const tagsOf = (out: StageOutput<Reading>) => (Array.isArray(out) ? (out as Reading[])[0]!.tags : undefined);

@@ -6,12 +6,24 @@ import { ctxAt, outs, reading } from '../support/transforms.js';
 describe('renameFields', () => {
   it('renames fields and tags, moves fields to tags and tags to fields, drops names', () => {
     const stage = renameFields({
-      fields: { temp: 'temperature' }, tags: { dev: 'device' }, fieldsToTags: ['status'], tagsToFields: { fw: 'firmware' },
-      dropFields: ['debug'], dropTags: ['tmp'], measurement: 'env',
+      fields: { temp: 'temperature' },
+      tags: { dev: 'device' },
+      fieldsToTags: ['status'],
+      tagsToFields: { fw: 'firmware' },
+      dropFields: ['debug'],
+      dropTags: ['tmp'],
+      measurement: 'env',
     });
-    const [out] = outs(stage.apply(reading({ temp: 21.5, status: 'ok', debug: 1, hum: 40 }, { dev: 'd1', fw: '1.2.3', tmp: 'x', site: 's' }), ctxAt()));
+    const [out] = outs(
+      stage.apply(
+        reading({ temp: 21.5, status: 'ok', debug: 1, hum: 40 }, { dev: 'd1', fw: '1.2.3', tmp: 'x', site: 's' }),
+        ctxAt(),
+      ),
+    );
     expect(out).toEqual({
-      measurement: 'env', tags: { site: 's', device: 'd1', status: 'ok' }, fields: { hum: 40, firmware: '1.2.3', temperature: 21.5 },
+      measurement: 'env',
+      tags: { site: 's', device: 'd1', status: 'ok' },
+      fields: { hum: 40, firmware: '1.2.3', temperature: 21.5 },
       timeNs: 1_700_000_000_000_000_000n,
     });
   });
@@ -25,7 +37,9 @@ describe('renameFields', () => {
 
   it('rejects a reading left without fields, and a bad option at construction', () => {
     const stage = renameFields({ fieldsToTags: ['status'] });
-    expect(stage.apply(reading({ status: 'ok' }), ctxAt())).toEqual({ rejected: { code: 'mapping_error', reason: 'no field left after renameFields' } });
+    expect(stage.apply(reading({ status: 'ok' }), ctxAt())).toEqual({
+      rejected: { code: 'mapping_error', reason: 'no field left after renameFields' },
+    });
     expect(() => renameFields({ fields: { a: '' } })).toThrow(ConfigError);
     expect(() => renameFields({ measurement: '' })).toThrow(/measurement/);
   });

@@ -81,7 +81,17 @@ describe('toTimeNs with strings', () => {
     expect(toTimeNs('2023-11-14T22:13:20.1234567891Z')).toBe(NS + 123_456_789n);
   });
   it('returns undefined for garbage', () => {
-    for (const v of ['', 'hello', 'now', '2023-11-14', '2023-13-45T00:00:00Z', '2023-11-14T22:13:20+2', '12:00:00', '1e9', '0x10']) {
+    for (const v of [
+      '',
+      'hello',
+      'now',
+      '2023-11-14',
+      '2023-13-45T00:00:00Z',
+      '2023-11-14T22:13:20+2',
+      '12:00:00',
+      '1e9',
+      '0x10',
+    ]) {
       expect(toTimeNs(v), v).toBeUndefined();
     }
     for (const v of [null, undefined, true, {}, [], new Uint8Array(1)]) expect(toTimeNs(v)).toBeUndefined();

@@ -6,7 +6,9 @@ const RECEIVED_MS = 1_700_000_100_000;
 const ctx: StageContext = {
   meta: { topic: 'fleet/s/d/telemetry', qos: 1, retain: false, receivedAtMs: RECEIVED_MS, format: 'json' },
   now: () => RECEIVED_MS,
-  retain: () => { throw new Error('not used'); },
+  retain: () => {
+    throw new Error('not used');
+  },
 };
 const NS = 1_700_000_000n * 1_000_000_000n;
 
@@ -59,8 +61,14 @@ describe('toReadings', () => {
   });
 
   it('turns an array payload into one reading per entry', async () => {
-    const out = await readings([{ ts: 1_700_000_000, v: 1 }, { ts: 1_700_000_001, v: 2 }]);
-    expect(out.map((r) => [r.timeNs, r.fields.v])).toEqual([[NS, 1], [NS + 1_000_000_000n, 2]]);
+    const out = await readings([
+      { ts: 1_700_000_000, v: 1 },
+      { ts: 1_700_000_001, v: 2 },
+    ]);
+    expect(out.map((r) => [r.timeNs, r.fields.v])).toEqual([
+      [NS, 1],
+      [NS + 1_000_000_000n, 2],
+    ]);
   });
 
   it('rejects the whole array payload when one entry is bad', async () => {
@@ -74,13 +82,19 @@ describe('toReadings', () => {
   });
 
   it('moves the keys listed in tags to string tags, nested ones by flattened name', async () => {
-    const [r] = await readings({ site: 's1', device: 42, meta: { zone: 'z' }, temp: 1, empty: null }, { tags: ['site', 'device', 'meta_zone', 'empty'] });
+    const [r] = await readings(
+      { site: 's1', device: 42, meta: { zone: 'z' }, temp: 1, empty: null },
+      { tags: ['site', 'device', 'meta_zone', 'empty'] },
+    );
     expect(r!.tags).toEqual({ site: 's1', device: '42', meta_zone: 'z' });
     expect(r!.fields).toEqual({ temp: 1 });
   });
 
   it('writes listed whole numbers as bigint integers; non-whole values stay floats', async () => {
-    const [r] = await readings({ battery: 87, level: 87.5, other: 20, nested: { n: 3 } }, { integers: ['battery', 'level', 'nested_n'] });
+    const [r] = await readings(
+      { battery: 87, level: 87.5, other: 20, nested: { n: 3 } },
+      { integers: ['battery', 'level', 'nested_n'] },
+    );
     expect(r!.fields).toEqual({ battery: 87n, level: 87.5, other: 20, nested_n: 3n });
     expect(typeof r!.fields.other).toBe('number');
   });

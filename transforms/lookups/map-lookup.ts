@@ -15,9 +15,10 @@ export interface MapLookupOptions {
  * enrichFrom(mapLookup({ entries: { 'dev-1': { model: 'TX-100' } } }))
  */
 export function mapLookup(options: MapLookupOptions): Lookup {
-  const table: ReadonlyMap<string, Enrichment> = options.entries instanceof Map
-    ? options.entries
-    : new Map(Object.entries(options.entries as Readonly<Record<string, Enrichment>>));
+  const table: ReadonlyMap<string, Enrichment> =
+    options.entries instanceof Map
+      ? options.entries
+      : new Map(Object.entries(options.entries as Readonly<Record<string, Enrichment>>));
   return {
     name: 'map',
     key: options.key ?? ((r) => r.tags.device),

@@ -28,10 +28,15 @@ export function redisHash(options: RedisHashOptions): Lookup {
   if (!options.redis && !options.url) throw new ConfigError('redisHash', 'a redis connection or a url');
   if (typeof options.key !== 'function') throw new ConfigError('redisHash key', 'a function (reading) => hash key');
   const owned = options.redis === undefined;
-  const redis = options.redis ?? new Redis(options.url!, {
-    lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: options.timeoutMs ?? 2000,
-    retryStrategy: (times) => Math.min(times * 200, 5_000),
-  });
+  const redis =
+    options.redis ??
+    new Redis(options.url!, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.timeoutMs ?? 2000,
+      retryStrategy: (times) => Math.min(times * 200, 5_000),
+    });
   if (owned) redis.on('error', () => {}); // a lost connection shows as failed lookups
   const only = options.fields;
 

@@ -34,9 +34,16 @@ export function stateSink<T extends StateItem>(
       if (down) return { status: 'retry', failure: { code: 'state_unavailable', reason: down } };
       let results: OpResult[];
       try {
-        results = await state.apply(namespace, items.map((i) => i.op), now());
+        results = await state.apply(
+          namespace,
+          items.map((i) => i.op),
+          now(),
+        );
       } catch (error) {
-        return { status: 'retry', failure: { code: 'state_unavailable', reason: error instanceof Error ? error.message : String(error) } };
+        return {
+          status: 'retry',
+          failure: { code: 'state_unavailable', reason: error instanceof Error ? error.message : String(error) },
+        };
       }
       const rejected = settle(items, results);
       return rejected.length > 0 ? { status: 'partial', rejected } : { status: 'delivered' };

@@ -55,7 +55,13 @@ export interface ShardKeys {
 /** The keys of `shard` of the stage state `namespace` under `prefix`. */
 export function shardKeys(prefix: string, namespace: string, shard: number): ShardKeys {
   const tag = `${prefix}:{${namespace}:${shard}}`;
-  return { due: `${tag}:due`, closed: `${tag}:closed`, last: `${tag}:last`, windowPrefix: `${tag}:w:`, nodePrefix: `${tag}:n:` };
+  return {
+    due: `${tag}:due`,
+    closed: `${tag}:closed`,
+    last: `${tag}:last`,
+    windowPrefix: `${tag}:w:`,
+    nodePrefix: `${tag}:n:`,
+  };
 }
 
 /** A window's member in the due set: `start|end|series`. */

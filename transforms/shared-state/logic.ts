@@ -14,11 +14,16 @@ export type HistoryEntry = string[];
 /** A field value as a sequence stage compares it: `''` absent, `n…` number, `i…` integer, `b1`/`b0`, `s…` string. */
 export function encodeValue(v: FieldValue | undefined): string {
   switch (typeof v) {
-    case 'undefined': return '';
-    case 'number': return `n${String(v)}`;
-    case 'bigint': return `i${v}`;
-    case 'boolean': return v ? 'b1' : 'b0';
-    default: return `s${v}`;
+    case 'undefined':
+      return '';
+    case 'number':
+      return `n${String(v)}`;
+    case 'bigint':
+      return `i${v}`;
+    case 'boolean':
+      return v ? 'b1' : 'b0';
+    default:
+      return `s${v}`;
   }
 }
 
@@ -42,7 +47,13 @@ const formatted = (x: number): string => String(x);
  * Decides on the reading at time key `t` with `values`, and records it in `h` (sorted by time,
  * at most `size` entries). A time already in `h` gets its earlier decision again (a redelivery).
  */
-export function stepSequence(h: HistoryEntry[], t: string, rule: SequenceRule, size: number, values: readonly string[]): string {
+export function stepSequence(
+  h: HistoryEntry[],
+  t: string,
+  rule: SequenceRule,
+  size: number,
+  values: readonly string[],
+): string {
   for (const e of h) if (e[0] === t) return e[1]!;
   if (h.length >= size && h.length > 0 && t < h[0]![0]!) return 'o';
   let pos = h.length;
@@ -53,7 +64,13 @@ export function stepSequence(h: HistoryEntry[], t: string, rule: SequenceRule, s
   return out;
 }
 
-function decide(h: readonly HistoryEntry[], pos: number, t: string, rule: SequenceRule, values: readonly string[]): string {
+function decide(
+  h: readonly HistoryEntry[],
+  pos: number,
+  t: string,
+  rule: SequenceRule,
+  values: readonly string[],
+): string {
   const prev = pos > 0 ? h[pos - 1] : undefined;
   if (rule.mode === 'changed') {
     if (!prev) return 'e';
@@ -84,7 +101,10 @@ function decide(h: readonly HistoryEntry[], pos: number, t: string, rule: Sequen
   for (let j = 0; j < values.length; j++) {
     const x = numberOf(values[j]!);
     const y = numberOf(prev[j + 2]!);
-    if (x === undefined || y === undefined) { outs.push(''); continue; }
+    if (x === undefined || y === undefined) {
+      outs.push('');
+      continue;
+    }
     let d = x - y;
     if (rule.counter && d < 0) d = x;
     outs.push(formatted(d / (dt / rule.perNs)));

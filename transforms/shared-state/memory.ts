@@ -29,12 +29,18 @@ interface Namespace {
  * @example
  * aggregateWindow({ everyMs: 60_000, fields: { temperature: ['mean'] }, state: memoryStageState() })
  */
-export function memoryStageState(options: MemoryStageStateOptions = {}): StageState & { readonly namespaces: ReadonlyMap<string, Namespace> } {
+export function memoryStageState(
+  options: MemoryStageStateOptions = {},
+): StageState & { readonly namespaces: ReadonlyMap<string, Namespace> } {
   const shards = options.shards ?? 16;
   const namespaces = new Map<string, Namespace>();
   const ns = (name: string): Namespace => {
     let n = namespaces.get(name);
-    if (!n) namespaces.set(name, (n = { due: new Map(), closed: new Map(), windows: new Map(), last: new Map(), nodes: new Map() }));
+    if (!n)
+      namespaces.set(
+        name,
+        (n = { due: new Map(), closed: new Map(), windows: new Map(), last: new Map(), nodes: new Map() }),
+      );
     return n;
   };
   return {
@@ -47,7 +53,9 @@ export function memoryStageState(options: MemoryStageStateOptions = {}): StageSt
     unavailable: () => undefined,
     async apply(namespace, ops): Promise<OpResult[]> {
       const n = ns(namespace);
-      return ops.map((op) => (op.kind === 'window' ? addToWindow(n, op) : op.kind === 'node' ? stepNode(n.nodes, op) : sequence(n, op)));
+      return ops.map((op) =>
+        op.kind === 'window' ? addToWindow(n, op) : op.kind === 'node' ? stepNode(n.nodes, op) : sequence(n, op),
+      );
     },
     async claim(namespace, o: ClaimOptions): Promise<ClaimedWindow[]> {
       const n = ns(namespace);

@@ -21,7 +21,10 @@ export function stepNode(nodes: Map<string, NodeHash>, op: Extract<StateOp, { ki
   if (op.action === 'ndeath') {
     const cur = h?.get('#bd');
     if (cur !== undefined && op.bdSeq !== '' && cur !== op.bdSeq) return `stale${SEP}`;
-    const devices = [...(h?.keys() ?? [])].filter((f) => f.startsWith('d')).map((f) => f.slice(1)).sort();
+    const devices = [...(h?.keys() ?? [])]
+      .filter((f) => f.startsWith('d'))
+      .map((f) => f.slice(1))
+      .sort();
     nodes.delete(op.series);
     return `ok${SEP}${devices.join(LIST)}`;
   }
@@ -40,8 +43,13 @@ export function stepNode(nodes: Map<string, NodeHash>, op: Extract<StateOp, { ki
 function forgetDevice(h: NodeHash, device: string): void {
   for (const [f, v] of h) {
     const c = f[0];
-    if ((c === 'a' && v.split('\u0000')[1] === device) || (c === 'n' && f.startsWith(`n${device}\u0000`)) || (device !== '' && f === `d${device}`)
-      || (device === '' && c === '#' && f !== '#pre')) h.delete(f);
+    if (
+      (c === 'a' && v.split('\u0000')[1] === device) ||
+      (c === 'n' && f.startsWith(`n${device}\u0000`)) ||
+      (device !== '' && f === `d${device}`) ||
+      (device === '' && c === '#' && f !== '#pre')
+    )
+      h.delete(f);
   }
 }
 
@@ -49,7 +57,10 @@ function trackSeq(h: NodeHash, action: NodeAction, seq: number, tolerance: numbe
   if (action === 'nbirth') {
     // Messages of this session that overtook the NBIRTH (another worker's batch came first) count as seen.
     const seen = '0'.repeat(256).split('');
-    for (const q of (h.get('#pre') ?? '').split(',').filter((x) => x !== '').map(Number)) {
+    for (const q of (h.get('#pre') ?? '')
+      .split(',')
+      .filter((x) => x !== '')
+      .map(Number)) {
       const d = (((q - seq) % 256) + 256) % 256;
       if (d > 0 && d < 128) seen[(seq + d) % 256] = '1';
     }
@@ -59,7 +70,8 @@ function trackSeq(h: NodeHash, action: NodeAction, seq: number, tolerance: numbe
     h.set('#seen', seen.join(''));
     return '';
   }
-  if (!h.has('#hi')) { // no NBIRTH yet: remembered for when it comes
+  if (!h.has('#hi')) {
+    // no NBIRTH yet: remembered for when it comes
     const pre = (h.get('#pre') ?? '').split(',').filter((x) => x !== '');
     pre.push(String(seq));
     h.set('#pre', pre.slice(-64).join(','));

@@ -34,17 +34,36 @@ type ScriptClient = Record<typeof COMMAND, (...args: Array<string | number>) => 
  */
 export function redisStageState(options: RedisStageStateOptions = {}): StageState {
   const shards = options.shards ?? 16;
-  if (!Number.isInteger(shards) || shards < 1 || shards > 16_384) throw new ConfigError('redisStageState shards', 'an integer from 1 to 16384', shards);
+  if (!Number.isInteger(shards) || shards < 1 || shards > 16_384)
+    throw new ConfigError('redisStageState shards', 'an integer from 1 to 16384', shards);
   const prefix = options.keyPrefix ?? 'tributary:state';
-  if (/[{}]/.test(prefix)) throw new ConfigError('redisStageState keyPrefix', 'a prefix without { or } (the state adds its own hash tags)', prefix);
+  if (/[{}]/.test(prefix))
+    throw new ConfigError(
+      'redisStageState keyPrefix',
+      'a prefix without { or } (the state adds its own hash tags)',
+      prefix,
+    );
   const owned = options.redis === undefined;
   const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 } as const;
-  const redis: Redis | Cluster = options.redis ?? (options.cluster
-    ? new Cluster(options.cluster.map((u) => { const x = new URL(u); return { host: x.hostname, port: Number(x.port || 6379) }; }), {
-      lazyConnect: true, enableOfflineQueue: false, redisOptions: { ...common },
-      clusterRetryStrategy: (times) => Math.min(times * 200, 5_000),
-    })
-    : new Redis(options.url ?? 'redis://127.0.0.1:6379', { ...common, retryStrategy: (times) => Math.min(times * 200, 5_000) }));
+  const redis: Redis | Cluster =
+    options.redis ??
+    (options.cluster
+      ? new Cluster(
+          options.cluster.map((u) => {
+            const x = new URL(u);
+            return { host: x.hostname, port: Number(x.port || 6379) };
+          }),
+          {
+            lazyConnect: true,
+            enableOfflineQueue: false,
+            redisOptions: { ...common },
+            clusterRetryStrategy: (times) => Math.min(times * 200, 5_000),
+          },
+        )
+      : new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+          ...common,
+          retryStrategy: (times) => Math.min(times * 200, 5_000),
+        }));
   if (owned) redis.on('error', () => {}); // a lost connection shows as failed updates, which are retried
   if (typeof (redis as unknown as Partial<ScriptClient>)[COMMAND] !== 'function') {
     redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: STAGE_STATE_SCRIPT });
@@ -69,7 +88,13 @@ export function redisStageState(options: RedisStageStateOptions = {}): StageStat
     open() {
       users++;
       // Unreachable at start is not fatal: ioredis keeps reconnecting, updates are retried meanwhile.
-      return (opening ??= owned && redis.status === 'wait' ? redis.connect().then(() => undefined, () => undefined) : Promise.resolve());
+      return (opening ??=
+        owned && redis.status === 'wait'
+          ? redis.connect().then(
+              () => undefined,
+              () => undefined,
+            )
+          : Promise.resolve());
     },
     unavailable: () => (redis.status === 'ready' ? undefined : `redis connection is ${redis.status}`),
     async apply(namespace, ops, _nowMs): Promise<OpResult[]> {
@@ -77,7 +102,8 @@ export function redisStageState(options: RedisStageStateOptions = {}): StageStat
       ops.forEach((op, i) => {
         const s = shardOf(op.series, shards);
         const g = groups.get(s);
-        if (g) g.push(i); else groups.set(s, [i]);
+        if (g) g.push(i);
+        else groups.set(s, [i]);
       });
       const results: OpResult[] = new Array<OpResult>(ops.length);
       const callOf = (shards: Array<[number, number[]]>) => {
@@ -86,12 +112,26 @@ export function redisStageState(options: RedisStageStateOptions = {}): StageStat
         const packed: string[] = [];
         for (const [shard, indexes] of shards) {
           const k = keysOf(namespace, shard);
-          if (k !== first) { flushPacked(packed, args); args.push('K', k.due, k.closed, k.last, k.windowPrefix); }
+          if (k !== first) {
+            flushPacked(packed, args);
+            args.push('K', k.due, k.closed, k.last, k.windowPrefix);
+          }
           for (const i of indexes) {
             const op = ops[i]!;
             // Window ops travel packed in one argument: thousands of small arguments cost the worker more than the ops.
-            if (op.kind === 'window' && !op.data.includes('\u0001') && !op.series.includes('\u0001')) packed.push(`${op.startMs}|${op.endMs}|${op.series}`, op.series, String(op.startMs), String(op.closeAtMs), op.t, op.data);
-            else { flushPacked(packed, args); wire(op, args, k); }
+            if (op.kind === 'window' && !op.data.includes('\u0001') && !op.series.includes('\u0001'))
+              packed.push(
+                `${op.startMs}|${op.endMs}|${op.series}`,
+                op.series,
+                String(op.startMs),
+                String(op.closeAtMs),
+                op.t,
+                op.data,
+              );
+            else {
+              flushPacked(packed, args);
+              wire(op, args, k);
+            }
           }
         }
         flushPacked(packed, args);
@@ -107,10 +147,12 @@ export function redisStageState(options: RedisStageStateOptions = {}): StageStat
       return results;
     },
     async claim(namespace, o): Promise<ClaimedWindow[]> {
-      const replies = await Promise.all(Array.from({ length: shards }, (_, shard) => {
-        const k = keysOf(namespace, shard);
-        return run(k, 'claim', k.windowPrefix, o.nowMs, o.leaseMs, o.limit) as Promise<unknown[]>;
-      }));
+      const replies = await Promise.all(
+        Array.from({ length: shards }, (_, shard) => {
+          const k = keysOf(namespace, shard);
+          return run(k, 'claim', k.windowPrefix, o.nowMs, o.leaseMs, o.limit) as Promise<unknown[]>;
+        }),
+      );
       const claimed: ClaimedWindow[] = [];
       for (const reply of replies) {
         for (let i = 0; i + 1 < reply.length; i += 2) {
@@ -127,9 +169,15 @@ export function redisStageState(options: RedisStageStateOptions = {}): StageStat
       for (const m of members) {
         const s = shardOf(m.slice(m.indexOf('|', m.indexOf('|') + 1) + 1), shards);
         const g = byShard.get(s);
-        if (g) g.push(m); else byShard.set(s, [m]);
+        if (g) g.push(m);
+        else byShard.set(s, [m]);
       }
-      await Promise.all([...byShard].map(([shard, ms]) => { const k = keysOf(namespace, shard); return run(k, 'finish', k.windowPrefix, keepMs, ...ms); }));
+      await Promise.all(
+        [...byShard].map(([shard, ms]) => {
+          const k = keysOf(namespace, shard);
+          return run(k, 'finish', k.windowPrefix, keepMs, ...ms);
+        }),
+      );
     },
     async close() {
       if (--users <= 0 && owned) redis.disconnect(); // several stages may share one state
@@ -147,7 +195,19 @@ function flushPacked(packed: string[], args: Array<string | number>): void {
 /** Appends one op to a script call's arguments (see `lua.ts`). */
 function wire(op: StateOp, args: Array<string | number>, k: ShardKeys): void {
   if (op.kind === 'node') {
-    args.push('n', `${k.nodePrefix}${op.series}`, op.action, op.device, op.seq, op.tolerance, op.bdSeq, op.set.length, ...op.set, op.get.length, ...op.get);
+    args.push(
+      'n',
+      `${k.nodePrefix}${op.series}`,
+      op.action,
+      op.device,
+      op.seq,
+      op.tolerance,
+      op.bdSeq,
+      op.set.length,
+      ...op.set,
+      op.get.length,
+      ...op.get,
+    );
     return;
   }
   if (op.kind === 'window') {
@@ -155,7 +215,8 @@ function wire(op: StateOp, args: Array<string | number>, k: ShardKeys): void {
     return;
   }
   const r = op.rule;
-  const [mode, p1, p2] = r.mode === 'changed' ? ['c', 0, 0] : r.mode === 'dedupe' ? ['d', r.withinMs, 0] : ['r', r.perNs, r.counter ? 1 : 0];
+  const [mode, p1, p2] =
+    r.mode === 'changed' ? ['c', 0, 0] : r.mode === 'dedupe' ? ['d', r.withinMs, 0] : ['r', r.perNs, r.counter ? 1 : 0];
   args.push('s', op.series, op.t, mode, p1, p2, op.history, op.values.length, ...op.values);
   for (let j = 0; j < op.values.length; j++) args.push(r.mode === 'dedupe' ? (r.deadband[j] ?? -1) : -1);
 }

@@ -22,25 +22,42 @@ export type SequenceRule =
 export type StateOp =
   /** Adds a point to a tumbling window of `series` (the first point at a time wins). */
   | {
-    readonly kind: 'window'; readonly series: string; readonly startMs: number; readonly endMs: number;
-    /** When the window may close (ms, wall clock); the first contribution sets it. */
-    readonly closeAtMs: number;
-    /** Time key (20 digits, ns). */
-    readonly t: string;
-    /** The point's fields, encoded by the stage. */
-    readonly data: string;
-  }
+      readonly kind: 'window';
+      readonly series: string;
+      readonly startMs: number;
+      readonly endMs: number;
+      /** When the window may close (ms, wall clock); the first contribution sets it. */
+      readonly closeAtMs: number;
+      /** Time key (20 digits, ns). */
+      readonly t: string;
+      /** The point's fields, encoded by the stage. */
+      readonly data: string;
+    }
   /** Decides on a reading of `series` at time key `t` with `values` (encoded, see `encodeValue`). */
-  | { readonly kind: 'sequence'; readonly series: string; readonly t: string; readonly rule: SequenceRule; readonly history: number; readonly values: readonly string[] }
+  | {
+      readonly kind: 'sequence';
+      readonly series: string;
+      readonly t: string;
+      readonly rule: SequenceRule;
+      readonly history: number;
+      readonly values: readonly string[];
+    }
   /**
    * Advances a Sparkplug edge node (`series` = `<group>/<node>`): a BIRTH stores `set` (field,
    * value pairs: aliases and datatypes), a DATA reads `get`; every message with a `seq` (≥ 0)
    * advances the node's seq tracking, which confirms a missing seq once `tolerance` later ones came.
    */
   | {
-    readonly kind: 'node'; readonly series: string; readonly action: NodeAction; readonly device: string; readonly seq: number;
-    readonly tolerance: number; readonly bdSeq: string; readonly set: readonly string[]; readonly get: readonly string[];
-  };
+      readonly kind: 'node';
+      readonly series: string;
+      readonly action: NodeAction;
+      readonly device: string;
+      readonly seq: number;
+      readonly tolerance: number;
+      readonly bdSeq: string;
+      readonly set: readonly string[];
+      readonly get: readonly string[];
+    };
 
 /** What a Sparkplug message does to its edge node's state. */
 export type NodeAction = 'nbirth' | 'dbirth' | 'data' | 'ddeath' | 'ndeath';

@@ -5,8 +5,29 @@ import { mqttSecurityEnv } from './security-env.js';
 
 /** The endpoints and identity of one worker, read from the environment. */
 export interface WorkerEnv {
-  readonly mqtt: { readonly url: string; readonly clientId: string; readonly group: string; readonly username?: string; readonly password?: string; readonly inflightWindow: number; readonly keepaliveS: number; readonly protocolVersion: 4 | 5; readonly security: MqttSecurityInput; readonly drainSession: boolean };
-  readonly influx: { readonly url: string; readonly api: 'v1' | 'v2'; readonly database?: string; readonly bucket?: string; readonly org?: string; readonly token?: string; readonly username?: string; readonly password?: string; readonly createDatabase: boolean };
+  readonly mqtt: {
+    readonly url: string;
+    readonly clientId: string;
+    readonly group: string;
+    readonly username?: string;
+    readonly password?: string;
+    readonly inflightWindow: number;
+    readonly keepaliveS: number;
+    readonly protocolVersion: 4 | 5;
+    readonly security: MqttSecurityInput;
+    readonly drainSession: boolean;
+  };
+  readonly influx: {
+    readonly url: string;
+    readonly api: 'v1' | 'v2';
+    readonly database?: string;
+    readonly bucket?: string;
+    readonly org?: string;
+    readonly token?: string;
+    readonly username?: string;
+    readonly password?: string;
+    readonly createDatabase: boolean;
+  };
   readonly redis: { readonly url: string };
   /** Orphaned share-group sessions: how long a member may be offline before a live worker drains its session. */
   readonly orphans: { readonly graceMs: number; readonly adopt: boolean };
@@ -67,7 +88,9 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     mqtt: {
       url: url('TRIBUTARY_MQTT_URL', /^(mqtts?|wss?|tcp|tls):\/\//, 'mqtt://127.0.0.1:1884'),
       // `{hostname}` lets replicas of one container image each keep a stable id of their own.
-      clientId: (opt('TRIBUTARY_CLIENT_ID') ?? `${group}-${index}`).replace('{hostname}', hostname()).replace('{index}', String(index)),
+      clientId: (opt('TRIBUTARY_CLIENT_ID') ?? `${group}-${index}`)
+        .replace('{hostname}', hostname())
+        .replace('{index}', String(index)),
       group,
       username: opt('TRIBUTARY_MQTT_USERNAME'),
       password: opt('TRIBUTARY_MQTT_PASSWORD'),
@@ -95,10 +118,13 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
       graceMs: int('TRIBUTARY_ORPHAN_GRACE_S', 0, 30 * 86_400) * 1000,
       adopt: oneOf('TRIBUTARY_ADOPT_ORPHANS', ['true', 'false'] as const) === 'true',
     },
-    spool: opt('TRIBUTARY_SPOOL_DIR') === undefined ? undefined : {
-      dir: opt('TRIBUTARY_SPOOL_DIR')!.replace('{hostname}', hostname()).replace('{index}', String(index)),
-      maxBytes: int('TRIBUTARY_SPOOL_MAX_BYTES', 1_048_576, Number.MAX_SAFE_INTEGER),
-      fsync: oneOf('TRIBUTARY_SPOOL_FSYNC', ['batch', 'none'] as const),
-    },
+    spool:
+      opt('TRIBUTARY_SPOOL_DIR') === undefined
+        ? undefined
+        : {
+            dir: opt('TRIBUTARY_SPOOL_DIR')!.replace('{hostname}', hostname()).replace('{index}', String(index)),
+            maxBytes: int('TRIBUTARY_SPOOL_MAX_BYTES', 1_048_576, Number.MAX_SAFE_INTEGER),
+            fsync: oneOf('TRIBUTARY_SPOOL_FSYNC', ['batch', 'none'] as const),
+          },
   };
 }

@@ -46,23 +46,38 @@ export function mqttSecurityEnv(env: NodeJS.ProcessEnv = process.env): MqttSecur
       if (!statSync(path).isFile()) throw Object.assign(new Error('not a file'), { code: 'not a regular file' });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new ConfigError(name, 'a readable PEM file', `${path} (${code === 'ENOENT' ? 'no such file' : code ?? 'unreadable'})`);
+      throw new ConfigError(
+        name,
+        'a readable PEM file',
+        `${path} (${code === 'ENOENT' ? 'no such file' : (code ?? 'unreadable')})`,
+      );
     }
     return path;
   };
   const caFile = file('TRIBUTARY_MQTT_CA_FILE');
   const certFile = file('TRIBUTARY_MQTT_CERT_FILE');
   const keyFile = file('TRIBUTARY_MQTT_KEY_FILE');
-  if (certFile && !keyFile) throw new ConfigError('TRIBUTARY_MQTT_KEY_FILE', 'the private key of TRIBUTARY_MQTT_CERT_FILE', 'not set');
-  if (keyFile && !certFile) throw new ConfigError('TRIBUTARY_MQTT_CERT_FILE', 'the certificate of TRIBUTARY_MQTT_KEY_FILE', 'not set');
+  if (certFile && !keyFile)
+    throw new ConfigError('TRIBUTARY_MQTT_KEY_FILE', 'the private key of TRIBUTARY_MQTT_CERT_FILE', 'not set');
+  if (keyFile && !certFile)
+    throw new ConfigError('TRIBUTARY_MQTT_CERT_FILE', 'the certificate of TRIBUTARY_MQTT_KEY_FILE', 'not set');
   const insecure = get('TRIBUTARY_MQTT_TLS_INSECURE');
-  if (insecure !== 'true' && insecure !== 'false') throw new ConfigError('TRIBUTARY_MQTT_TLS_INSECURE', 'true or false', insecure);
+  if (insecure !== 'true' && insecure !== 'false')
+    throw new ConfigError('TRIBUTARY_MQTT_TLS_INSECURE', 'true or false', insecure);
   const passphrase = get('TRIBUTARY_MQTT_KEY_PASSPHRASE') || undefined;
-  if (passphrase && !keyFile) throw new ConfigError('TRIBUTARY_MQTT_KEY_PASSPHRASE', 'set only with TRIBUTARY_MQTT_KEY_FILE');
+  if (passphrase && !keyFile)
+    throw new ConfigError('TRIBUTARY_MQTT_KEY_PASSPHRASE', 'set only with TRIBUTARY_MQTT_KEY_FILE');
   const servername = get('TRIBUTARY_MQTT_TLS_SERVERNAME') || undefined;
 
-  const tlsVar = caFile ? 'TRIBUTARY_MQTT_CA_FILE' : certFile ? 'TRIBUTARY_MQTT_CERT_FILE'
-    : insecure === 'true' ? 'TRIBUTARY_MQTT_TLS_INSECURE' : servername ? 'TRIBUTARY_MQTT_TLS_SERVERNAME' : undefined;
+  const tlsVar = caFile
+    ? 'TRIBUTARY_MQTT_CA_FILE'
+    : certFile
+      ? 'TRIBUTARY_MQTT_CERT_FILE'
+      : insecure === 'true'
+        ? 'TRIBUTARY_MQTT_TLS_INSECURE'
+        : servername
+          ? 'TRIBUTARY_MQTT_TLS_SERVERNAME'
+          : undefined;
   const url = env.TRIBUTARY_MQTT_URL || 'mqtt://127.0.0.1:1884';
   if (tlsVar && !/^(mqtts|wss|tls|ssl):\/\//.test(url)) {
     throw new ConfigError(tlsVar, 'TLS settings with an mqtts:// or wss:// TRIBUTARY_MQTT_URL', redact(url));
@@ -70,14 +85,21 @@ export function mqttSecurityEnv(env: NodeJS.ProcessEnv = process.env): MqttSecur
 
   const command = get('TRIBUTARY_MQTT_TOKEN_COMMAND');
   if (command !== '' && env.TRIBUTARY_MQTT_PASSWORD) {
-    throw new ConfigError('TRIBUTARY_MQTT_TOKEN_COMMAND', 'either TRIBUTARY_MQTT_TOKEN_COMMAND or TRIBUTARY_MQTT_PASSWORD, not both');
+    throw new ConfigError(
+      'TRIBUTARY_MQTT_TOKEN_COMMAND',
+      'either TRIBUTARY_MQTT_TOKEN_COMMAND or TRIBUTARY_MQTT_PASSWORD, not both',
+    );
   }
   const marginS = Number(get('TRIBUTARY_MQTT_TOKEN_REFRESH_S'));
   if (!Number.isFinite(marginS) || marginS < 0 || marginS > 86_400) {
     throw new ConfigError('TRIBUTARY_MQTT_TOKEN_REFRESH_S', 'seconds 0..86400', get('TRIBUTARY_MQTT_TOKEN_REFRESH_S'));
   }
   return {
-    caFile, certFile, keyFile, keyPassphrase: passphrase, servername,
+    caFile,
+    certFile,
+    keyFile,
+    keyPassphrase: passphrase,
+    servername,
     rejectUnauthorized: insecure !== 'true',
     passwordProvider: command === '' ? undefined : commandTokenProvider(command, 'TRIBUTARY_MQTT_TOKEN_COMMAND'),
     refreshMarginMs: marginS * 1000,

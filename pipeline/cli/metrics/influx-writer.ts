@@ -31,7 +31,8 @@ export function influxLineWriter(target: InfluxWriteTarget): (lines: string[]) =
     url = new URL('write', base);
     url.searchParams.set('db', target.database);
     if (target.retentionPolicy) url.searchParams.set('rp', target.retentionPolicy);
-    if (target.username) headers.authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
+    if (target.username)
+      headers.authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
   } else {
     if (!target.bucket || !target.org) throw new ConfigError('influxLineWriter org and bucket', 'both with api v2');
     url = new URL('api/v2/write', base);
@@ -43,7 +44,12 @@ export function influxLineWriter(target: InfluxWriteTarget): (lines: string[]) =
   const where = `${url.origin}${url.pathname}`;
   return async (lines) => {
     if (lines.length === 0) return;
-    const res = await fetch(url, { method: 'POST', headers, body: lines.join('\n'), signal: AbortSignal.timeout(target.timeoutMs ?? 5000) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: lines.join('\n'),
+      signal: AbortSignal.timeout(target.timeoutMs ?? 5000),
+    });
     const text = await res.text();
     if (res.status !== 204) throw new Error(`InfluxDB write to ${where} answered ${res.status}: ${text.slice(0, 300)}`);
   };

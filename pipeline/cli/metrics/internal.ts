@@ -54,28 +54,42 @@ export type LatencyMemory = Map<string, { sum: number; count: number }>;
  * Field names differ between the three kinds so a query on one never mixes in another.
  */
 export function internalReadings(
-  stats: RuntimeStats, tags: InternalTags, timeMs: number,
+  stats: RuntimeStats,
+  tags: InternalTags,
+  timeMs: number,
   opts: { window?: number; measurement?: string; previous?: LatencyMemory } = {},
 ): Reading[] {
   const measurement = opts.measurement ?? INTERNAL_MEASUREMENT;
   const timeNs = BigInt(Math.round(timeMs)) * 1_000_000n;
   const int = (n: number) => BigInt(Math.round(n));
   const worker: Reading['fields'] = {
-    received: int(stats.received), decoded: int(stats.decoded), settled: int(stats.settled),
-    dropped_qos0: int(stats.droppedQos0), dead_lettered: int(stats.deadLettered), unsettled: int(stats.unsettled),
+    received: int(stats.received),
+    decoded: int(stats.decoded),
+    settled: int(stats.settled),
+    dropped_qos0: int(stats.droppedQos0),
+    dead_lettered: int(stats.deadLettered),
+    unsettled: int(stats.unsettled),
   };
   if (opts.window !== undefined) {
     worker.window = int(opts.window);
     worker.backpressure = int(stats.unsettled >= opts.window ? 1 : 0);
   }
   const readings: Reading[] = [{ measurement, tags: { ...tags }, fields: worker, timeNs }];
-  const sinks = new Set([...stats.delivered.keys(), ...stats.batches.keys(), ...stats.retries.keys(), ...stats.writeMs.keys()]);
+  const sinks = new Set([
+    ...stats.delivered.keys(),
+    ...stats.batches.keys(),
+    ...stats.retries.keys(),
+    ...stats.writeMs.keys(),
+  ]);
   for (const sink of [...sinks].sort()) {
     const w = stats.writeMs.get(sink) ?? { sum: 0, count: 0, max: 0 };
     const fields: Reading['fields'] = {
-      sink_delivered: int(stats.delivered.get(sink) ?? 0), sink_batches: int(stats.batches.get(sink) ?? 0),
+      sink_delivered: int(stats.delivered.get(sink) ?? 0),
+      sink_batches: int(stats.batches.get(sink) ?? 0),
       sink_retries: int(stats.retries.get(sink) ?? 0),
-      write_ms_sum: w.sum, write_ms_count: int(w.count), write_ms_max: w.max,
+      write_ms_sum: w.sum,
+      write_ms_count: int(w.count),
+      write_ms_max: w.max,
     };
     const before = opts.previous?.get(sink) ?? { sum: 0, count: 0 };
     if (w.count > before.count) fields.write_ms_avg = (w.sum - before.sum) / (w.count - before.count);
@@ -104,15 +118,25 @@ export function startInternalMetrics(options: InternalMetricsOptions): InternalM
   const tick = async (): Promise<void> => {
     const s = stats();
     if (!s) return;
-    const lines = internalReadings(s, options.tags, clock(), { window: window(), measurement: options.measurement, previous }).map(toLineProtocol);
+    const lines = internalReadings(s, options.tags, clock(), {
+      window: window(),
+      measurement: options.measurement,
+      previous,
+    }).map(toLineProtocol);
     try {
       await options.write(lines);
     } catch (error) {
-      options.log?.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not write internal metrics');
+      options.log?.warn(
+        { error: error instanceof Error ? error.message : String(error) },
+        'could not write internal metrics',
+      );
     }
   };
   const guarded = (): Promise<void> => {
-    if (!running) running = tick().finally(() => { running = undefined; });
+    if (!running)
+      running = tick().finally(() => {
+        running = undefined;
+      });
     return running;
   };
   const timer = setInterval(() => void guarded(), options.everyMs ?? 10_000);

@@ -29,20 +29,24 @@ const reasonOf = (error: unknown): string => {
  */
 export function readiness(checks: Readonly<Record<string, ReadyCheck>>, timeoutMs = 2000): () => Promise<Readiness> {
   return async () => {
-    const results = await Promise.all(Object.entries(checks).map(async ([name, check]): Promise<[string, string]> => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          Promise.resolve().then(check),
-          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs); }),
-        ]);
-        return [name, 'ok'];
-      } catch (error) {
-        return [name, reasonOf(error)];
-      } finally {
-        clearTimeout(timer);
-      }
-    }));
+    const results = await Promise.all(
+      Object.entries(checks).map(async ([name, check]): Promise<[string, string]> => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            Promise.resolve().then(check),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+            }),
+          ]);
+          return [name, 'ok'];
+        } catch (error) {
+          return [name, reasonOf(error)];
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
     return { ok: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
   };
 }
@@ -81,14 +85,18 @@ export function redisPing(url: string, timeoutMs = 2000): Promise<void> {
   const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
   const port = Number(u.port || 6379);
   const commands: string[][] = [];
-  const user = decodeURIComponent(u.username), password = decodeURIComponent(u.password);
+  const user = decodeURIComponent(u.username),
+    password = decodeURIComponent(u.password);
   if (password) commands.push(user ? ['AUTH', user, password] : ['AUTH', password]);
   commands.push(['PING']);
-  const wire = commands.map((c) => `*${c.length}\r\n${c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`).join('');
+  const wire = commands
+    .map((c) => `*${c.length}\r\n${c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`)
+    .join('');
   const where = `redis at ${host}:${port}`;
 
   return new Promise<void>((resolve, reject) => {
-    const socket: Socket = u.protocol === 'rediss:' ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
+    const socket: Socket =
+      u.protocol === 'rediss:' ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
     let buffer = '';
     let replies = 0;
     const done = (error?: Error) => {
@@ -96,7 +104,8 @@ export function redisPing(url: string, timeoutMs = 2000): Promise<void> {
       socket.removeAllListeners();
       socket.on('error', () => {});
       socket.destroy();
-      if (error) reject(error); else resolve();
+      if (error) reject(error);
+      else resolve();
     };
     const timer = setTimeout(() => done(new Error(`${where}: no answer within ${timeoutMs} ms`)), timeoutMs);
     socket.once(u.protocol === 'rediss:' ? 'secureConnect' : 'connect', () => socket.write(wire));

@@ -54,10 +54,27 @@ export function createRuntimeRegistry(options: RuntimeRegistryOptions): Registry
   const registers = [registry];
 
   const scalarCounter = (name: string, help: string, read: (s: RuntimeStats) => number) =>
-    new Counter({ name, help, registers, collect() { this.reset(); const s = stats(); if (s) this.inc(read(s)); } });
-  const mapCounter = (name: string, help: string, label: string, read: (s: RuntimeStats) => ReadonlyMap<string, number>) =>
     new Counter({
-      name, help, labelNames: [label], registers,
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        const s = stats();
+        if (s) this.inc(read(s));
+      },
+    });
+  const mapCounter = (
+    name: string,
+    help: string,
+    label: string,
+    read: (s: RuntimeStats) => ReadonlyMap<string, number>,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers,
       collect() {
         this.reset();
         const s = stats();
@@ -68,30 +85,48 @@ export function createRuntimeRegistry(options: RuntimeRegistryOptions): Registry
   scalarCounter(METRIC_NAMES.received, 'Messages handed over by the MQTT source.', (s) => s.received);
   scalarCounter(METRIC_NAMES.decoded, 'Messages whose payload decoded.', (s) => s.decoded);
   scalarCounter(METRIC_NAMES.settled, 'Messages acknowledged to the broker (QoS 0: finished).', (s) => s.settled);
-  scalarCounter(METRIC_NAMES.droppedQos0, 'QoS 0 messages dropped because the unsettled bound was reached.', (s) => s.droppedQos0);
+  scalarCounter(
+    METRIC_NAMES.droppedQos0,
+    'QoS 0 messages dropped because the unsettled bound was reached.',
+    (s) => s.droppedQos0,
+  );
   mapCounter(METRIC_NAMES.deadLetters, 'Dead letters written, by failure code.', 'code', (s) => s.deadLetters);
   mapCounter(METRIC_NAMES.written, 'Items (points) written, by sink.', 'sink', (s) => s.delivered);
   mapCounter(METRIC_NAMES.batches, 'Batches written, by sink.', 'sink', (s) => s.batches);
   mapCounter(METRIC_NAMES.retries, 'Write attempts that were retried, by sink.', 'sink', (s) => s.retries);
 
   new Gauge({
-    name: METRIC_NAMES.unsettled, help: 'Messages received and not yet acknowledged (held by this worker).', registers,
-    collect() { this.set(stats()?.unsettled ?? 0); },
+    name: METRIC_NAMES.unsettled,
+    help: 'Messages received and not yet acknowledged (held by this worker).',
+    registers,
+    collect() {
+      this.set(stats()?.unsettled ?? 0);
+    },
   });
   new Gauge({
-    name: METRIC_NAMES.window, help: 'In-flight window: unacknowledged messages the broker lets this worker hold.', registers,
-    collect() { const w = window(); if (w === undefined) this.reset(); else this.set(w); },
+    name: METRIC_NAMES.window,
+    help: 'In-flight window: unacknowledged messages the broker lets this worker hold.',
+    registers,
+    collect() {
+      const w = window();
+      if (w === undefined) this.reset();
+      else this.set(w);
+    },
   });
   new Gauge({
     name: METRIC_NAMES.backpressure,
-    help: '1 while the in-flight window is full (unacknowledged >= window): intake waits for writes to finish.', registers,
+    help: '1 while the in-flight window is full (unacknowledged >= window): intake waits for writes to finish.',
+    registers,
     collect() {
       const w = window();
       this.set(w !== undefined && (stats()?.unsettled ?? 0) >= w ? 1 : 0);
     },
   });
   new Gauge({
-    name: METRIC_NAMES.writeDurationMax, help: 'Slowest successful write since start, by sink.', labelNames: ['sink'], registers,
+    name: METRIC_NAMES.writeDurationMax,
+    help: 'Slowest successful write since start, by sink.',
+    labelNames: ['sink'],
+    registers,
     collect() {
       this.reset();
       const s = stats();
@@ -112,7 +147,10 @@ function writeDurationSummary(stats: () => RuntimeStats | undefined) {
   const name = METRIC_NAMES.writeDuration;
   const help = 'Successful write latency by sink (sum and count; no quantiles).';
   return {
-    name, help, type: 'summary', aggregator: 'sum',
+    name,
+    help,
+    type: 'summary',
+    aggregator: 'sum',
     get() {
       const values: Array<{ metricName: string; labels: { sink: string }; value: number }> = [];
       for (const [sink, w] of stats()?.writeMs ?? []) {

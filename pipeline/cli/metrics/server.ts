@@ -50,7 +50,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
     switch (path) {
       case '/metrics':
         return send(res, 200, registry.contentType, await registry.metrics());
@@ -75,7 +76,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   server.keepAliveTimeout = 65_000; // longer than typical scraper idle timeouts
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, host, () => { server.off('error', reject); resolve(); });
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -86,10 +90,11 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     host: address.address,
     port: address.port,
     registry,
-    close: () => (closed ??= new Promise<void>((resolve, reject) => {
-      server.close((error) => (error ? reject(error) : resolve()));
-      server.closeAllConnections();
-    })),
+    close: () =>
+      (closed ??= new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      })),
   };
 }
 
@@ -100,7 +105,10 @@ async function evaluate(ready: (() => Promise<Readiness>) | undefined, timeoutMs
     return await Promise.race([
       ready(),
       new Promise<Readiness>((resolve) => {
-        timer = setTimeout(() => resolve({ ok: false, checks: { ready: `no answer within ${timeoutMs} ms` } }), timeoutMs);
+        timer = setTimeout(
+          () => resolve({ ok: false, checks: { ready: `no answer within ${timeoutMs} ms` } }),
+          timeoutMs,
+        );
       }),
     ]);
   } catch (error) {
@@ -110,7 +118,18 @@ async function evaluate(ready: (() => Promise<Readiness>) | undefined, timeoutMs
   }
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
+function send(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

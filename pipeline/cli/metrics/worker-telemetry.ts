@@ -41,19 +41,39 @@ export async function startWorkerTelemetry(o: WorkerTelemetryOptions): Promise<W
   const m = o.metrics ?? metricsEnv();
   const labels = { worker: o.env.mqtt.clientId, pipeline: o.pipeline };
   const window = o.source.window;
-  const checks: Record<string, ReadyCheck> = { ...(o.checks ?? {
-    ...('client' in o.source ? { broker: mqttConnected(o.source) } : {}),
-    influxdb: () => httpPing(o.env.influx.url),
-    redis: () => redisPing(o.env.redis.url),
-  }) };
-  const server = m.port === undefined ? undefined : await startMetricsServer({
-    port: m.port, host: m.host, stats: o.stats, window, labels, ready: readiness(checks), log: o.log,
-  });
-  const internal = m.internalEveryMs === undefined ? undefined : startInternalMetrics({
-    stats: o.stats, window, tags: labels, everyMs: m.internalEveryMs, log: o.log, write: influxLineWriter(o.env.influx),
-  });
+  const checks: Record<string, ReadyCheck> = {
+    ...(o.checks ?? {
+      ...('client' in o.source ? { broker: mqttConnected(o.source) } : {}),
+      influxdb: () => httpPing(o.env.influx.url),
+      redis: () => redisPing(o.env.redis.url),
+    }),
+  };
+  const server =
+    m.port === undefined
+      ? undefined
+      : await startMetricsServer({
+          port: m.port,
+          host: m.host,
+          stats: o.stats,
+          window,
+          labels,
+          ready: readiness(checks),
+          log: o.log,
+        });
+  const internal =
+    m.internalEveryMs === undefined
+      ? undefined
+      : startInternalMetrics({
+          stats: o.stats,
+          window,
+          tags: labels,
+          everyMs: m.internalEveryMs,
+          log: o.log,
+          write: influxLineWriter(o.env.influx),
+        });
   return {
-    server, internal,
+    server,
+    internal,
     async stop() {
       await internal?.stop();
       await server?.close();

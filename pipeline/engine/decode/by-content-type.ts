@@ -20,11 +20,18 @@ export function mediaType(contentType: string): string {
  * byContentType({ 'application/json': json(), 'application/msgpack': msgpack(),
  *   'application/x-protobuf': protobuf({ schema: 'schemas/fleet.proto', typeFromContentType: true }) }, json())
  */
-export function byContentType(map: Readonly<Record<string, Decoder<DecodedValue>>>, fallback: Decoder<DecodedValue>): Decoder<DecodedValue> {
+export function byContentType(
+  map: Readonly<Record<string, Decoder<DecodedValue>>>,
+  fallback: Decoder<DecodedValue>,
+): Decoder<DecodedValue> {
   const table = new Map<string, Decoder<DecodedValue>>();
   for (const [key, decoder] of Object.entries(map)) {
     const type = key.trim().toLowerCase();
-    if (!MEDIA_TYPE.test(type)) throw new ConfigError(`byContentType key ${JSON.stringify(key)}`, 'a media type without parameters, such as application/json');
+    if (!MEDIA_TYPE.test(type))
+      throw new ConfigError(
+        `byContentType key ${JSON.stringify(key)}`,
+        'a media type without parameters, such as application/json',
+      );
     table.set(type, decoder);
   }
   const formats = [...new Set([...table.values(), fallback].map((d) => d.format))];

@@ -3,6 +3,11 @@ export { json, type JsonOptions } from './json.js';
 export { msgpack, type MsgpackOptions } from './msgpack.js';
 export { protobuf, type ProtobufOptions } from './protobuf.js';
 export { sparkplug, type SparkplugOptions, type SparkplugRow } from './sparkplug.js';
-export { sparkplugMessages, type SparkplugInput, type SparkplugMessage, type SparkplugRows } from './sparkplug-messages.js';
+export {
+  sparkplugMessages,
+  type SparkplugInput,
+  type SparkplugMessage,
+  type SparkplugRows,
+} from './sparkplug-messages.js';
 export { raw, type RawOptions } from './raw.js';
 export { byContentType, mediaType } from './by-content-type.js';

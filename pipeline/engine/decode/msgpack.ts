@@ -36,7 +36,10 @@ export function msgpack(options: MsgpackOptions = {}): Decoder<DecodedValue> {
     decode: (data: Uint8Array) => {
       const { sec, nsec } = decodeTimestampToTimeSpec(data);
       const iso = isoTime(sec, nsec);
-      if (iso === undefined) throw new Rejected(`timestamp extension (${sec} s, ${nsec} ns) is outside years 0000–9999 or has nanoseconds ≥ 10^9`);
+      if (iso === undefined)
+        throw new Rejected(
+          `timestamp extension (${sec} s, ${nsec} ns) is outside years 0000–9999 or has nanoseconds ≥ 10^9`,
+        );
       return iso;
     },
   });

@@ -25,7 +25,11 @@ export function loadSchema(path: string, option: string): protobuf.Root {
     root.resolveAll();
     return root;
   } catch (error) {
-    throw new ConfigError(option, 'a readable, valid .proto file', `${path}${lineOf(path, messageOf(error))}: ${messageOf(error)}`);
+    throw new ConfigError(
+      option,
+      'a readable, valid .proto file',
+      `${path}${lineOf(path, messageOf(error))}: ${messageOf(error)}`,
+    );
   }
 }
 
@@ -37,7 +41,9 @@ function lineOf(path: string, message: string): string {
   if (!missing) return '';
   try {
     const name = missing[1]!.split('.').at(-1)!;
-    const at = readFileSync(path, 'utf8').split('\n').findIndex((l) => new RegExp(`\\b${name}\\b`).test(l.replace(/\/\/.*/, '')));
+    const at = readFileSync(path, 'utf8')
+      .split('\n')
+      .findIndex((l) => new RegExp(`\\b${name}\\b`).test(l.replace(/\/\/.*/, '')));
     return at < 0 ? '' : `:${at + 1}`;
   } catch {
     return '';
@@ -57,8 +63,21 @@ export function findType(root: protobuf.Root, name: string): protobuf.Type | und
 }
 
 const WIRE: Readonly<Record<string, number>> = {
-  double: 1, fixed64: 1, sfixed64: 1, float: 5, fixed32: 5, sfixed32: 5,
-  int32: 0, uint32: 0, sint32: 0, int64: 0, uint64: 0, sint64: 0, bool: 0, string: 2, bytes: 2,
+  double: 1,
+  fixed64: 1,
+  sfixed64: 1,
+  float: 5,
+  fixed32: 5,
+  sfixed32: 5,
+  int32: 0,
+  uint32: 0,
+  sint32: 0,
+  int64: 0,
+  uint64: 0,
+  sint64: 0,
+  bool: 0,
+  string: 2,
+  bytes: 2,
 };
 
 /**
@@ -77,7 +96,13 @@ export function checkWire(type: protobuf.Type, bytes: Uint8Array, maxDepth = 32)
   }
 }
 
-function walk(type: protobuf.Type, r: protobuf.Reader, end: number, depth: number, maxDepth: number): string | undefined {
+function walk(
+  type: protobuf.Type,
+  r: protobuf.Reader,
+  end: number,
+  depth: number,
+  maxDepth: number,
+): string | undefined {
   if (depth > maxDepth) return `nesting deeper than ${maxDepth} messages`;
   while (r.pos < end) {
     const at = r.pos;
@@ -88,7 +113,8 @@ function walk(type: protobuf.Type, r: protobuf.Reader, end: number, depth: numbe
     const field = type.fieldsById[id];
     if (field) {
       const sub = field.resolvedType instanceof Type && !field.map ? field.resolvedType : undefined;
-      const want = field.map || sub ? (field.delimited ? 3 : 2) : field.resolvedType instanceof Enum ? 0 : WIRE[field.type];
+      const want =
+        field.map || sub ? (field.delimited ? 3 : 2) : field.resolvedType instanceof Enum ? 0 : WIRE[field.type];
       const packed = field.repeated && want !== undefined && want !== 2 && wire === 2;
       if (want !== undefined && wire !== want && !packed) {
         return `field ${type.name}.${field.name} (${id}) has wire type ${wire}, expected ${want}, at byte ${at}`;
@@ -96,7 +122,8 @@ function walk(type: protobuf.Type, r: protobuf.Reader, end: number, depth: numbe
       if (sub && wire === 2) {
         const length = r.uint32();
         const stop = r.pos + length;
-        if (stop > end) return `field ${type.name}.${field.name} (${id}) is truncated: ${length} bytes declared, ${end - r.pos} left`;
+        if (stop > end)
+          return `field ${type.name}.${field.name} (${id}) is truncated: ${length} bytes declared, ${end - r.pos} left`;
         const problem = walk(sub, r, stop, depth + 1, maxDepth);
         if (problem) return problem;
         continue;
@@ -114,7 +141,14 @@ function walk(type: protobuf.Type, r: protobuf.Reader, end: number, depth: numbe
 export function hasAnyField(type: protobuf.Type, message: Message): boolean {
   for (const field of type.fieldsArray) {
     const v = message[field.name];
-    if (field.map ? v && Object.keys(v).length > 0 : field.repeated ? Array.isArray(v) && v.length > 0 : Object.hasOwn(message, field.name)) return true;
+    if (
+      field.map
+        ? v && Object.keys(v).length > 0
+        : field.repeated
+          ? Array.isArray(v) && v.length > 0
+          : Object.hasOwn(message, field.name)
+    )
+      return true;
   }
   return false;
 }

@@ -42,15 +42,24 @@ export function protobuf(options: ProtobufOptions): Decoder<DecodedValue> {
   const byContentType = options.typeFromContentType ?? false;
   const fixed = options.type === undefined ? undefined : findType(root, options.type);
   if (options.type !== undefined && !fixed) {
-    throw new ConfigError('protobuf.type', `a message type defined in ${options.schema} (${messageTypes(root).slice(0, 10).join(', ')})`, options.type);
+    throw new ConfigError(
+      'protobuf.type',
+      `a message type defined in ${options.schema} (${messageTypes(root).slice(0, 10).join(', ')})`,
+      options.type,
+    );
   }
-  if (!fixed && !byContentType) throw new ConfigError('protobuf.type', 'a message type name, or typeFromContentType: true');
+  if (!fixed && !byContentType)
+    throw new ConfigError('protobuf.type', 'a message type name, or typeFromContentType: true');
   const cache = new Map<string, pb.Type | undefined>();
 
   const typeFor = (meta: Omit<MessageMeta, 'format'>): pb.Type | string => {
     if (!byContentType) return fixed!;
     const name = meta.contentType === undefined ? undefined : typeParameter(meta.contentType);
-    if (name === undefined) return fixed ?? `content type ${JSON.stringify(meta.contentType ?? null)} names no message type (messageType=… or proto=…)`;
+    if (name === undefined)
+      return (
+        fixed ??
+        `content type ${JSON.stringify(meta.contentType ?? null)} names no message type (messageType=… or proto=…)`
+      );
     let type = cache.get(name);
     if (type === undefined && !cache.has(name)) {
       type = findType(root, name);
@@ -86,7 +95,10 @@ export function typeParameter(contentType: string): string | undefined {
     if (eq < 0) continue;
     const key = part.slice(0, eq).trim().toLowerCase();
     if (key !== 'messagetype' && key !== 'proto') continue;
-    const value = part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    const value = part
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     return value || undefined;
   }
   return undefined;

@@ -32,7 +32,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 export function raw(options: RawOptions = {}): Decoder<DecodedValue> {
   const maxBytes = options.maxBytes ?? 65_536;
-  const booleans = new Map(Object.entries(options.booleans ?? DEFAULT_BOOLEANS).map(([k, v]) => [k.trim().toLowerCase(), v]));
+  const booleans = new Map(
+    Object.entries(options.booleans ?? DEFAULT_BOOLEANS).map(([k, v]) => [k.trim().toLowerCase(), v]),
+  );
   return {
     format: 'raw',
     decode(payload): DecodeResult {

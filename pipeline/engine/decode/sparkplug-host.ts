@@ -10,7 +10,8 @@ export function hostState(host: string, payload: Uint8Array, v3: boolean): Decod
   const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8').trim();
   if (!v3) {
     const word = text.toUpperCase();
-    if (word !== 'ONLINE' && word !== 'OFFLINE') return fail(`STATE payload ${JSON.stringify(text.slice(0, 40))} is not ONLINE or OFFLINE`);
+    if (word !== 'ONLINE' && word !== 'OFFLINE')
+      return fail(`STATE payload ${JSON.stringify(text.slice(0, 40))} is not ONLINE or OFFLINE`);
     return { ok: true, value: [{ host, online: word === 'ONLINE' }] };
   }
   let body: unknown;

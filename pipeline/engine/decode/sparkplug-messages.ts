@@ -41,23 +41,38 @@ const TYPES = new Set(['NBIRTH', 'DBIRTH', 'NDATA', 'DDATA', 'NDEATH', 'DDEATH',
 export function sparkplugMessages(options: Pick<SparkplugOptions, 'maxBytes'> = {}): Decoder<SparkplugInput> {
   const maxBytes = options.maxBytes ?? 1_048_576;
   const decodePayload = payloadDecoder(maxBytes);
-  const rows = (r: DecodeResult): DecodeResult<SparkplugInput> => (r.ok ? { ok: true, value: { kind: 'rows', rows: r.value as SparkplugRow[] } } : r);
+  const rows = (r: DecodeResult): DecodeResult<SparkplugInput> =>
+    r.ok ? { ok: true, value: { kind: 'rows', rows: r.value as SparkplugRow[] } } : r;
   return {
     format: 'sparkplug',
     decode(payload, meta): DecodeResult<SparkplugInput> {
       const levels = meta.topic.split('/');
-      if (levels[0] === 'spBv1.0' && levels[1] === 'STATE' && levels.length === 3) return checkSize(payload, maxBytes) ?? rows(hostState(levels[2]!, payload, true));
-      if (levels[0] === 'STATE' && levels.length === 2) return checkSize(payload, maxBytes) ?? rows(hostState(levels[1]!, payload, false));
+      if (levels[0] === 'spBv1.0' && levels[1] === 'STATE' && levels.length === 3)
+        return checkSize(payload, maxBytes) ?? rows(hostState(levels[2]!, payload, true));
+      if (levels[0] === 'STATE' && levels.length === 2)
+        return checkSize(payload, maxBytes) ?? rows(hostState(levels[1]!, payload, false));
       const [namespace, group, type = '', node, device] = levels;
       const shape = type.startsWith('N') ? 4 : 5;
       if (namespace !== 'spBv1.0' || !TYPES.has(type) || levels.length !== shape || levels.some((l) => l === '')) {
-        return fail(`topic ${meta.topic} is not a Sparkplug B topic (spBv1.0/<group>/<NBIRTH|NDATA|NDEATH|NCMD>/<node> or spBv1.0/<group>/<DBIRTH|DDATA|DDEATH|DCMD>/<node>/<device>)`);
+        return fail(
+          `topic ${meta.topic} is not a Sparkplug B topic (spBv1.0/<group>/<NBIRTH|NDATA|NDEATH|NCMD>/<node> or spBv1.0/<group>/<DBIRTH|DDATA|DDEATH|DCMD>/<node>/<device>)`,
+        );
       }
       if (type.endsWith('CMD')) return { ok: true, value: { kind: 'rows', rows: [] } };
       const bad = checkSize(payload, maxBytes);
       if (bad) return bad;
       try {
-        return { ok: true, value: { kind: 'message', type: type as SparkplugMessage['type'], group: group!, node: node!, device, payload: decodePayload(payload) } };
+        return {
+          ok: true,
+          value: {
+            kind: 'message',
+            type: type as SparkplugMessage['type'],
+            group: group!,
+            node: node!,
+            device,
+            payload: decodePayload(payload),
+          },
+        };
       } catch (error) {
         if (error instanceof SparkplugError) return fail(error.message);
         return fail(`invalid Sparkplug B payload: ${messageOf(error)}`);

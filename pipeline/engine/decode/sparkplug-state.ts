@@ -7,7 +7,11 @@ import { toBigInt } from './protobuf-message.js';
 import { own, type Msg } from './sparkplug-values.js';
 
 /** A metric an alias stands for. */
-export interface Alias { readonly name: string; readonly device: string | undefined; readonly datatype: number | undefined }
+export interface Alias {
+  readonly name: string;
+  readonly device: string | undefined;
+  readonly datatype: number | undefined;
+}
 
 /** One edge node's state. */
 export interface NodeState {
@@ -27,7 +31,13 @@ export class NodeStates {
 
   /** The state a BIRTH writes to: a fresh one for an NBIRTH (replacing any), the node's own (or a new one) for a DBIRTH. */
   birth(key: string, fresh: boolean): NodeState {
-    const state = (!fresh && this.nodes.get(key)) || { aliases: new Map(), datatypes: new Map(), devices: new Set(), seq: undefined, bdSeq: undefined };
+    const state = (!fresh && this.nodes.get(key)) || {
+      aliases: new Map(),
+      datatypes: new Map(),
+      devices: new Set(),
+      seq: undefined,
+      bdSeq: undefined,
+    };
     this.nodes.delete(key);
     this.nodes.set(key, state);
     if (this.nodes.size > this.max) this.nodes.delete(this.nodes.keys().next().value!);
@@ -40,7 +50,8 @@ export class NodeStates {
    */
   find(key: string): NodeState {
     const state = this.nodes.get(key);
-    if (!state) return { aliases: new Map(), datatypes: new Map(), devices: new Set(), seq: undefined, bdSeq: undefined };
+    if (!state)
+      return { aliases: new Map(), datatypes: new Map(), devices: new Set(), seq: undefined, bdSeq: undefined };
     this.nodes.delete(key);
     this.nodes.set(key, state);
     return state;
@@ -75,7 +86,8 @@ export function forgetDevice(state: NodeState, device: string): void {
 
 /** An alias as a map key: the number itself when below 2^32 (the usual case), else its decimal text. */
 export function aliasKey(raw: unknown): number | string {
-  if (typeof raw === 'object' && raw !== null && (raw as { high: number }).high === 0) return (raw as { low: number }).low >>> 0;
+  if (typeof raw === 'object' && raw !== null && (raw as { high: number }).high === 0)
+    return (raw as { low: number }).low >>> 0;
   const n = toBigInt(raw);
   return n < 4_294_967_296n ? Number(n) : String(n);
 }

@@ -9,11 +9,41 @@ import { float32 } from './values.js';
 
 /** Sparkplug B datatype codes (the `DataType` enum of the payload schema). */
 export const DataType = {
-  Unknown: 0, Int8: 1, Int16: 2, Int32: 3, Int64: 4, UInt8: 5, UInt16: 6, UInt32: 7, UInt64: 8,
-  Float: 9, Double: 10, Boolean: 11, String: 12, DateTime: 13, Text: 14, UUID: 15, DataSet: 16,
-  Bytes: 17, File: 18, Template: 19, PropertySet: 20, PropertySetList: 21, Int8Array: 22,
-  Int16Array: 23, Int32Array: 24, Int64Array: 25, UInt8Array: 26, UInt16Array: 27, UInt32Array: 28,
-  UInt64Array: 29, FloatArray: 30, DoubleArray: 31, BooleanArray: 32, StringArray: 33, DateTimeArray: 34,
+  Unknown: 0,
+  Int8: 1,
+  Int16: 2,
+  Int32: 3,
+  Int64: 4,
+  UInt8: 5,
+  UInt16: 6,
+  UInt32: 7,
+  UInt64: 8,
+  Float: 9,
+  Double: 10,
+  Boolean: 11,
+  String: 12,
+  DateTime: 13,
+  Text: 14,
+  UUID: 15,
+  DataSet: 16,
+  Bytes: 17,
+  File: 18,
+  Template: 19,
+  PropertySet: 20,
+  PropertySetList: 21,
+  Int8Array: 22,
+  Int16Array: 23,
+  Int32Array: 24,
+  Int64Array: 25,
+  UInt8Array: 26,
+  UInt16Array: 27,
+  UInt32Array: 28,
+  UInt64Array: 29,
+  FloatArray: 30,
+  DoubleArray: 31,
+  BooleanArray: 32,
+  StringArray: 33,
+  DateTimeArray: 34,
 } as const;
 
 /** A payload that breaks the Sparkplug rules; the decoder turns it into a failure. */
@@ -33,7 +63,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 // bits and signedness of the integer datatypes
 const INTS: Readonly<Record<number, readonly [number, boolean]>> = {
-  1: [8, true], 2: [16, true], 3: [32, true], 4: [64, true], 5: [8, false], 6: [16, false], 7: [32, false], 8: [64, false],
+  1: [8, true],
+  2: [16, true],
+  3: [32, true],
+  4: [64, true],
+  5: [8, false],
+  6: [16, false],
+  7: [32, false],
+  8: [64, false],
 };
 
 /**
@@ -48,7 +85,11 @@ export function metricValue(m: Msg, datatype: number | undefined, name: string):
   if (m.is_null === true) return undefined;
   const int = INTS[datatype ?? -1];
   if (int) {
-    const raw = has(m, 'int_value') ? BigInt(m.int_value as number) : has(m, 'long_value') ? toBigInt(m.long_value) : undefined;
+    const raw = has(m, 'int_value')
+      ? BigInt(m.int_value as number)
+      : has(m, 'long_value')
+        ? toBigInt(m.long_value)
+        : undefined;
     if (raw === undefined) return mismatch(m, datatype!, name);
     return int[1] ? BigInt.asIntN(int[0], raw) : BigInt.asUintN(int[0], raw);
   }
@@ -100,13 +141,34 @@ function byMember(m: Msg): DecodedValue | undefined {
 }
 
 function mismatch(m: Msg, datatype: number, name: string): DecodedValue | undefined {
-  const member = ['int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value', 'bytes_value', 'dataset_value', 'template_value']
-    .find((k) => has(m, k));
+  const member = [
+    'int_value',
+    'long_value',
+    'float_value',
+    'double_value',
+    'boolean_value',
+    'string_value',
+    'bytes_value',
+    'dataset_value',
+    'template_value',
+  ].find((k) => has(m, k));
   if (member === undefined) return undefined; // no value: nothing to write
   throw new SparkplugError(`metric "${name}": datatype ${datatype} cannot be read from ${member}`);
 }
 
-const WIDTH: Readonly<Record<number, number>> = { 22: 1, 23: 2, 24: 4, 25: 8, 26: 1, 27: 2, 28: 4, 29: 8, 30: 4, 31: 8, 34: 8 };
+const WIDTH: Readonly<Record<number, number>> = {
+  22: 1,
+  23: 2,
+  24: 4,
+  25: 8,
+  26: 1,
+  27: 2,
+  28: 4,
+  29: 8,
+  30: 4,
+  31: 8,
+  34: 8,
+};
 
 /** An array datatype's packed little-endian bytes as an array. */
 function array(bytes: Uint8Array, datatype: number, name: string): DecodedValue[] {
@@ -114,7 +176,9 @@ function array(bytes: Uint8Array, datatype: number, name: string): DecodedValue[
   if (datatype === DataType.BooleanArray) {
     const count = bytes.length >= 4 ? view.getUint32(0, true) : -1;
     if (count < 0 || bytes.length !== 4 + Math.ceil(count / 8)) {
-      throw new SparkplugError(`metric "${name}": BooleanArray of ${bytes.length} bytes does not hold a count and its bits`);
+      throw new SparkplugError(
+        `metric "${name}": BooleanArray of ${bytes.length} bytes does not hold a count and its bits`,
+      );
     }
     return Array.from({ length: count }, (_, i) => ((bytes[4 + (i >> 3)]! >> (7 - (i & 7))) & 1) === 1);
   }
@@ -128,20 +192,40 @@ function array(bytes: Uint8Array, datatype: number, name: string): DecodedValue[
     }
   }
   const width = WIDTH[datatype]!;
-  if (bytes.length % width !== 0) throw new SparkplugError(`metric "${name}": ${bytes.length} bytes is not a whole number of ${width}-byte elements`);
+  if (bytes.length % width !== 0)
+    throw new SparkplugError(`metric "${name}": ${bytes.length} bytes is not a whole number of ${width}-byte elements`);
   const out: DecodedValue[] = new Array<DecodedValue>(bytes.length / width);
   for (let i = 0, at = 0; at < bytes.length; i++, at += width) {
     switch (datatype) {
-      case DataType.Int8Array: out[i] = BigInt(view.getInt8(at)); break;
-      case DataType.Int16Array: out[i] = BigInt(view.getInt16(at, true)); break;
-      case DataType.Int32Array: out[i] = BigInt(view.getInt32(at, true)); break;
-      case DataType.Int64Array: out[i] = view.getBigInt64(at, true); break;
-      case DataType.UInt8Array: out[i] = BigInt(view.getUint8(at)); break;
-      case DataType.UInt16Array: out[i] = BigInt(view.getUint16(at, true)); break;
-      case DataType.UInt32Array: out[i] = BigInt(view.getUint32(at, true)); break;
-      case DataType.FloatArray: out[i] = float32(view.getFloat32(at, true)); break;
-      case DataType.DoubleArray: out[i] = view.getFloat64(at, true); break;
-      default: out[i] = view.getBigUint64(at, true); // UInt64Array, DateTimeArray (ms)
+      case DataType.Int8Array:
+        out[i] = BigInt(view.getInt8(at));
+        break;
+      case DataType.Int16Array:
+        out[i] = BigInt(view.getInt16(at, true));
+        break;
+      case DataType.Int32Array:
+        out[i] = BigInt(view.getInt32(at, true));
+        break;
+      case DataType.Int64Array:
+        out[i] = view.getBigInt64(at, true);
+        break;
+      case DataType.UInt8Array:
+        out[i] = BigInt(view.getUint8(at));
+        break;
+      case DataType.UInt16Array:
+        out[i] = BigInt(view.getUint16(at, true));
+        break;
+      case DataType.UInt32Array:
+        out[i] = BigInt(view.getUint32(at, true));
+        break;
+      case DataType.FloatArray:
+        out[i] = float32(view.getFloat32(at, true));
+        break;
+      case DataType.DoubleArray:
+        out[i] = view.getFloat64(at, true);
+        break;
+      default:
+        out[i] = view.getBigUint64(at, true); // UInt64Array, DateTimeArray (ms)
     }
   }
   return out;
@@ -156,7 +240,14 @@ function dataSet(ds: Msg): string {
       const int = INTS[types[i] ?? -1];
       let v = byMember(cell) ?? null;
       if (int && typeof v === 'bigint') v = int[1] ? BigInt.asIntN(int[0], v) : BigInt.asUintN(int[0], v);
-      return typeof v === 'bigint' ? (v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : String(v)) : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v;
-    }));
+      return typeof v === 'bigint'
+        ? v >= -(2n ** 53n) && v <= 2n ** 53n
+          ? Number(v)
+          : String(v)
+        : v instanceof Uint8Array
+          ? Buffer.from(v).toString('base64')
+          : v;
+    }),
+  );
   return JSON.stringify({ columns, rows });
 }

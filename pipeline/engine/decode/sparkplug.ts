@@ -63,12 +63,16 @@ export function sparkplug(options: SparkplugOptions = {}): Decoder<DecodedValue>
     format: 'sparkplug',
     decode(payload, meta): DecodeResult {
       const levels = meta.topic.split('/');
-      if (levels[0] === 'spBv1.0' && levels[1] === 'STATE' && levels.length === 3) return checkSize(payload, maxBytes) ?? hostState(levels[2]!, payload, true);
-      if (levels[0] === 'STATE' && levels.length === 2) return checkSize(payload, maxBytes) ?? hostState(levels[1]!, payload, false);
+      if (levels[0] === 'spBv1.0' && levels[1] === 'STATE' && levels.length === 3)
+        return checkSize(payload, maxBytes) ?? hostState(levels[2]!, payload, true);
+      if (levels[0] === 'STATE' && levels.length === 2)
+        return checkSize(payload, maxBytes) ?? hostState(levels[1]!, payload, false);
       const [namespace, group, type = '', node, device] = levels;
       const shape = NODE_TYPES.has(type) ? 4 : DEVICE_TYPES.has(type) ? 5 : 0;
       if (namespace !== 'spBv1.0' || levels.length !== shape || levels.some((l) => l === '')) {
-        return fail(`topic ${meta.topic} is not a Sparkplug B topic (spBv1.0/<group>/<NBIRTH|NDATA|NDEATH|NCMD>/<node> or spBv1.0/<group>/<DBIRTH|DDATA|DDEATH|DCMD>/<node>/<device>)`);
+        return fail(
+          `topic ${meta.topic} is not a Sparkplug B topic (spBv1.0/<group>/<NBIRTH|NDATA|NDEATH|NCMD>/<node> or spBv1.0/<group>/<DBIRTH|DDATA|DDEATH|DCMD>/<node>/<device>)`,
+        );
       }
       if (type.endsWith('CMD')) return { ok: true, value: [] };
       const bad = checkSize(payload, maxBytes);
@@ -133,11 +137,22 @@ export function payloadDecoder(maxBytes: number): (bytes: Uint8Array) => Msg {
 export function rebirthPayload(nowMs: number): Uint8Array {
   const Payload = findType(loadSchema(SCHEMA, 'sparkplug schema'), 'org.eclipse.tahu.protobuf.Payload')!;
   const ts = BigInt(nowMs);
-  return Payload.encode(Payload.fromObject({ timestamp: ts.toString(), metrics: [{ name: 'Node Control/Rebirth', timestamp: ts.toString(), datatype: DataType.Boolean, boolean_value: true }] })).finish();
+  return Payload.encode(
+    Payload.fromObject({
+      timestamp: ts.toString(),
+      metrics: [
+        { name: 'Node Control/Rebirth', timestamp: ts.toString(), datatype: DataType.Boolean, boolean_value: true },
+      ],
+    }),
+  ).finish();
 }
 
 /** Where a message comes from. */
-export interface Where { readonly group: string; readonly node: string; readonly device: string | undefined }
+export interface Where {
+  readonly group: string;
+  readonly node: string;
+  readonly device: string | undefined;
+}
 
 /** The metrics of a payload. */
 export function metrics(msg: Msg): Msg[] {
@@ -175,8 +190,6 @@ export function status(where: Where, ts: string | undefined, online: boolean, se
   return r;
 }
 
-
-
 function nodeDeath(msg: Msg, nodes: NodeStates, key: string, where: Where): SparkplugRow[] {
   const state = nodes.get(key);
   const bd = metrics(msg).find((m) => own(m, 'name') === 'bdSeq');
@@ -188,7 +201,6 @@ function nodeDeath(msg: Msg, nodes: NodeStates, key: string, where: Where): Spar
   for (const device of state?.devices ?? []) rows.push(status({ ...where, device }, undefined, false, false));
   return rows;
 }
-
 
 /** The metric rows of a BIRTH or DATA message, registering a BIRTH's names, aliases and datatypes. */
 export function metricRows(msg: Msg, state: NodeState, where: Where, birth: boolean, seqGap: boolean): SparkplugRow[] {
@@ -202,7 +214,8 @@ export function metricRows(msg: Msg, state: NodeState, where: Where, birth: bool
     const declared = own(m, 'datatype') as number | undefined;
     let datatype = declared;
     if (birth) {
-      if (name === undefined) throw new SparkplugError(`BIRTH metric${alias === undefined ? '' : ` with alias ${alias}`} has no name`);
+      if (name === undefined)
+        throw new SparkplugError(`BIRTH metric${alias === undefined ? '' : ` with alias ${alias}`} has no name`);
       if (alias !== undefined) state.aliases.set(alias, { name, device: where.device, datatype: declared });
       if (declared !== undefined) state.datatypes.set(`${dev}\0${name}`, declared);
       const bdValue = own(m, 'long_value') ?? own(m, 'int_value');
@@ -210,9 +223,11 @@ export function metricRows(msg: Msg, state: NodeState, where: Where, birth: bool
     } else if (name === undefined) {
       const known = alias === undefined ? undefined : state.aliases.get(alias);
       if (!known) {
-        throw new SparkplugError(alias === undefined
-          ? 'metric has neither name nor alias'
-          : `unknown alias ${alias} for ${where.group}/${where.node}: no BIRTH defined it (a rebirth is needed)`);
+        throw new SparkplugError(
+          alias === undefined
+            ? 'metric has neither name nor alias'
+            : `unknown alias ${alias} for ${where.group}/${where.node}: no BIRTH defined it (a rebirth is needed)`,
+        );
       }
       name = known.name;
       datatype = known.datatype;
@@ -233,7 +248,8 @@ function addMetric(r: SparkplugRow, m: Msg, datatype: number | undefined, name: 
   if (datatype === DataType.Template || (datatype === undefined && Object.hasOwn(m, 'template_value'))) {
     const t = own(m, 'template_value') as Msg | undefined;
     if (!t || own(t, 'is_definition') === true || own(m, 'is_null') === true) return;
-    if (depth >= MAX_TEMPLATE_DEPTH) throw new SparkplugError(`template "${name}" nests deeper than ${MAX_TEMPLATE_DEPTH}`);
+    if (depth >= MAX_TEMPLATE_DEPTH)
+      throw new SparkplugError(`template "${name}" nests deeper than ${MAX_TEMPLATE_DEPTH}`);
     for (const member of metrics(t)) {
       const memberName = own(member, 'name');
       if (typeof memberName !== 'string' || memberName === '') continue;

@@ -95,15 +95,21 @@ export function classifyConnectError(error: unknown): ConnectErrorClass {
   if (typeof code === 'number') {
     const known = FINAL_CONNACK[code];
     if (known) return { final: true, reason: `the broker refused the connection: ${known} (CONNACK ${code})` };
-    return { final: false, reason: `the broker refused the connection: ${clean(message.replace(/^Connection refused: /, '')) || 'unknown reason'} (CONNACK ${code})` };
+    return {
+      final: false,
+      reason: `the broker refused the connection: ${clean(message.replace(/^Connection refused: /, '')) || 'unknown reason'} (CONNACK ${code})`,
+    };
   }
   const c = typeof code === 'string' ? code : '';
   const verify = VERIFY[c];
   if (verify) return { final: true, reason: `TLS verification failed: the broker's certificate ${verify} [${c}]` };
-  if (message === 'TLS not authorized') return { final: true, reason: "TLS verification failed: the broker's certificate is not trusted" };
+  if (message === 'TLS not authorized')
+    return { final: true, reason: "TLS verification failed: the broker's certificate is not trusted" };
   const tls = c.startsWith('ERR_SSL_') || /SSL routines|ssl3_|tlsv1/i.test(message);
-  const alert = !tls ? undefined : /alert ([a-z ]+?)(?::|$)/i.exec(message)?.[1]?.toLowerCase()
-    ?? /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(\w+)$/.exec(c)?.[1]?.replace(/_/g, ' ').toLowerCase();
+  const alert = !tls
+    ? undefined
+    : (/alert ([a-z ]+?)(?::|$)/i.exec(message)?.[1]?.toLowerCase() ??
+      /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(\w+)$/.exec(c)?.[1]?.replace(/_/g, ' ').toLowerCase());
   if (alert !== undefined) {
     const known = ALERTS[alert];
     return known
@@ -111,7 +117,10 @@ export function classifyConnectError(error: unknown): ConnectErrorClass {
       : { final: false, reason: `TLS handshake failed [alert: ${alert}]` };
   }
   if (c === 'ERR_SSL_WRONG_VERSION_NUMBER' || c === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
-    return { final: true, reason: `TLS handshake failed: the port did not answer with TLS (is it a TLS listener?) [${c}]` };
+    return {
+      final: true,
+      reason: `TLS handshake failed: the port did not answer with TLS (is it a TLS listener?) [${c}]`,
+    };
   }
   const transient = TRANSIENT[c];
   if (transient) return { final: false, reason: transient };
@@ -171,7 +180,9 @@ export function reconnectPolicy(o: ReconnectPolicyOptions): ReconnectPolicy {
   let last: ConnectErrorClass | undefined;
   let logged: string | undefined;
   return {
-    get last() { return last; },
+    get last() {
+      return last;
+    },
     error(error) {
       const k = classifyConnectError(error);
       // While connected, an error is news (it may not even close the connection): log it now.
@@ -186,7 +197,10 @@ export function reconnectPolicy(o: ReconnectPolicyOptions): ReconnectPolicy {
       logged = undefined;
     },
     closed() {
-      const k = last ?? { final: false, reason: up ? 'connection lost' : 'connection closed before the broker accepted it' };
+      const k = last ?? {
+        final: false,
+        reason: up ? 'connection lost' : 'connection closed before the broker accepted it',
+      };
       up = false;
       last = undefined;
       const ceiling = k.final ? o.maxDelayMs : Math.min(o.maxDelayMs, o.minDelayMs * 2 ** Math.min(failures, 20));
@@ -195,7 +209,12 @@ export function reconnectPolicy(o: ReconnectPolicyOptions): ReconnectPolicy {
       const fields = { broker, clientId: o.clientId, reason: k.reason, final: k.final, delayMs, attempt: failures };
       if (k.reason !== logged) {
         logged = k.reason;
-        o.log.warn(fields, k.final ? 'broker refused the connection; retrying at the maximum delay' : 'broker connection closed, reconnecting');
+        o.log.warn(
+          fields,
+          k.final
+            ? 'broker refused the connection; retrying at the maximum delay'
+            : 'broker connection closed, reconnecting',
+        );
       } else {
         o.log.debug(fields, 'reconnecting to broker');
       }

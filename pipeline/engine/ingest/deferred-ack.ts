@@ -41,7 +41,10 @@ export class DeferredAcks {
    *   when a `PublishReader` reports connections through {@link DeferredAcks.connected} instead
    *   (it sees the CONNACK before the messages that follow it, mqtt.js may emit `connect` later).
    */
-  constructor(private readonly client: MqttClient, followClientEvents = true) {
+  constructor(
+    private readonly client: MqttClient,
+    followClientEvents = true,
+  ) {
     client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
       const next = () => callback(packet.qos === 1 ? DEFER_PUBACK : undefined);
       // mqtt.js reads the next packet only after this callback: holding it is its flow control.
@@ -130,13 +133,16 @@ export class DeferredAcks {
 
   /** Holds a message and returns the function that settles it (idempotent). */
   settler(messageId: number): () => void {
-    const seq = this.hold(messageId), epoch = this.epoch;
+    const seq = this.hold(messageId),
+      epoch = this.epoch;
     return () => this.settle(seq, epoch);
   }
 
   private grow(): void {
-    const n = this.ids.length, mask = n - 1;
-    const ids = new Uint16Array(n * 2), flags = new Uint8Array(n * 2);
+    const n = this.ids.length,
+      mask = n - 1;
+    const ids = new Uint16Array(n * 2),
+      flags = new Uint8Array(n * 2);
     for (let seq = this.head; seq < this.tail; seq++) {
       ids[seq & (2 * n - 1)] = this.ids[seq & mask]!;
       flags[seq & (2 * n - 1)] = this.settledFlags[seq & mask]!;

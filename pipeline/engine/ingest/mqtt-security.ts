@@ -34,7 +34,10 @@ export interface MqttSecurityInput {
 }
 
 /** The TLS and credential fields of mqtt.js client options built by {@link mqttSecurityOptions}. */
-export type MqttSecurityClientOptions = Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername' | 'username' | 'password'> & {
+export type MqttSecurityClientOptions = Pick<
+  IClientOptions,
+  'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername' | 'username' | 'password'
+> & {
   /** Passed through to `tls.connect` by mqtt.js. */
   readonly passphrase?: string;
 };
@@ -58,7 +61,12 @@ export interface MqttSecurity {
   /** Forces a token refresh before the next connect. */
   invalidate(): void;
   /** Safe to log: what is configured, without contents or secrets. */
-  readonly summary: { readonly ca?: string; readonly clientCert?: string; readonly insecure: boolean; readonly auth: 'none' | 'password' | 'token' };
+  readonly summary: {
+    readonly ca?: string;
+    readonly clientCert?: string;
+    readonly insecure: boolean;
+    readonly auth: 'none' | 'password' | 'token';
+  };
 }
 
 /** CONNACK codes after which a token is fetched anew (3.1.1 and MQTT 5 bad credentials / not authorised). */
@@ -88,7 +96,8 @@ function readPem(label: string, file: string, marker: RegExp, what: string): Buf
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(`${label} ${file}`, `a readable ${what}`, code === 'ENOENT' ? 'no such file' : code);
   }
-  if (!marker.test(content.toString('latin1'))) throw new ConfigError(`${label} ${file}`, `a ${what}`, 'no PEM block of that kind');
+  if (!marker.test(content.toString('latin1')))
+    throw new ConfigError(`${label} ${file}`, `a ${what}`, 'no PEM block of that kind');
   return content;
 }
 
@@ -105,27 +114,47 @@ function readPem(label: string, file: string, marker: RegExp, what: string): Buf
  * client.reconnect();
  */
 export function mqttSecurityOptions(input: MqttSecurityInput): MqttSecurity {
-  if (input.password !== undefined && input.passwordProvider) throw new ConfigError('mqtt password', 'either a password or a password provider, not both');
+  if (input.password !== undefined && input.passwordProvider)
+    throw new ConfigError('mqtt password', 'either a password or a password provider, not both');
   if ((input.certFile === undefined) !== (input.keyFile === undefined)) {
-    throw new ConfigError('mqtt client certificate', 'both a certificate file and a key file', input.certFile === undefined ? 'a key file only' : 'a certificate file only');
+    throw new ConfigError(
+      'mqtt client certificate',
+      'both a certificate file and a key file',
+      input.certFile === undefined ? 'a key file only' : 'a certificate file only',
+    );
   }
   const margin = input.refreshMarginMs ?? 60_000;
-  if (!Number.isFinite(margin) || margin < 0) throw new ConfigError('mqtt refreshMarginMs', 'a number of ms >= 0', margin);
-  const ca = input.caFile === undefined ? undefined : readPem('mqtt CA file', input.caFile, /-----BEGIN CERTIFICATE-----/, 'PEM file of CA certificates');
-  const cert = input.certFile === undefined ? undefined : readPem('mqtt client certificate file', input.certFile, /-----BEGIN CERTIFICATE-----/, 'PEM certificate file');
-  const key = input.keyFile === undefined ? undefined : readPem('mqtt client key file', input.keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'PEM private key file');
+  if (!Number.isFinite(margin) || margin < 0)
+    throw new ConfigError('mqtt refreshMarginMs', 'a number of ms >= 0', margin);
+  const ca =
+    input.caFile === undefined
+      ? undefined
+      : readPem('mqtt CA file', input.caFile, /-----BEGIN CERTIFICATE-----/, 'PEM file of CA certificates');
+  const cert =
+    input.certFile === undefined
+      ? undefined
+      : readPem('mqtt client certificate file', input.certFile, /-----BEGIN CERTIFICATE-----/, 'PEM certificate file');
+  const key =
+    input.keyFile === undefined
+      ? undefined
+      : readPem('mqtt client key file', input.keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'PEM private key file');
   if (cert && key) {
     try {
       createSecureContext({ cert, key, passphrase: input.keyPassphrase });
     } catch (error) {
       const m = (error as Error).message;
-      const got = /bad decrypt|passphrase|interrupted or cancelled/i.test(m) ? 'a wrong or missing passphrase'
-        : /mismatch/i.test(m) ? 'a key that does not belong to the certificate' : 'a key or certificate OpenSSL cannot use';
+      const got = /bad decrypt|passphrase|interrupted or cancelled/i.test(m)
+        ? 'a wrong or missing passphrase'
+        : /mismatch/i.test(m)
+          ? 'a key that does not belong to the certificate'
+          : 'a key or certificate OpenSSL cannot use';
       throw new ConfigError(`mqtt client key file ${input.keyFile}`, `the private key of ${input.certFile}`, got);
     }
   }
   const clientOptions: MqttSecurityClientOptions = {
-    ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }),
+    ...(ca && { ca }),
+    ...(cert && { cert }),
+    ...(key && { key }),
     ...(input.keyPassphrase !== undefined && { passphrase: input.keyPassphrase }),
     ...(input.rejectUnauthorized === false && { rejectUnauthorized: false }),
     ...(input.servername !== undefined && { servername: input.servername }),
@@ -139,7 +168,8 @@ export function mqttSecurityOptions(input: MqttSecurityInput): MqttSecurity {
   let stale = false;
   let inflight: Promise<string> | undefined;
 
-  const fresh = () => current !== undefined && !stale && current.expiresAtMs !== undefined && current.expiresAtMs - margin > now();
+  const fresh = () =>
+    current !== undefined && !stale && current.expiresAtMs !== undefined && current.expiresAtMs - margin > now();
   const fetchToken = async (): Promise<string> => {
     const token = (await provider!()).trim();
     if (!token) throw new ConfigError('mqtt passwordProvider', 'a non-empty token');
@@ -149,17 +179,23 @@ export function mqttSecurityOptions(input: MqttSecurityInput): MqttSecurity {
   };
   const token = (): Promise<string> => {
     if (fresh()) return Promise.resolve(current!.token);
-    inflight ??= fetchToken().finally(() => { inflight = undefined; });
+    inflight ??= fetchToken().finally(() => {
+      inflight = undefined;
+    });
     return inflight;
   };
 
   return {
     clientOptions,
     summary: {
-      ca: input.caFile, clientCert: input.certFile, insecure: input.rejectUnauthorized === false,
+      ca: input.caFile,
+      clientCert: input.certFile,
+      insecure: input.rejectUnauthorized === false,
       auth: provider ? 'token' : input.password !== undefined ? 'password' : 'none',
     },
-    invalidate() { stale = true; },
+    invalidate() {
+      stale = true;
+    },
     async connectOptions() {
       return provider ? { ...clientOptions, password: await token() } : clientOptions;
     },
@@ -181,19 +217,46 @@ export function mqttSecurityOptions(input: MqttSecurityInput): MqttSecurity {
  * trimmed. A failure throws a {@link ConfigError} naming `variable` with the exit status and the
  * first line of standard error; the output (the token) never appears in it.
  */
-export function commandTokenProvider(command: string, variable = 'TRIBUTARY_MQTT_TOKEN_COMMAND', timeoutMs = 10_000): () => Promise<string> {
-  return () => new Promise((resolve, reject) => {
-    execFile('/bin/sh', ['-c', command], { timeout: timeoutMs, maxBuffer: 64 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const line = stderr.split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 120);
-      if (error) {
-        const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
-        const status = e.killed ? `timed out after ${timeoutMs} ms` : typeof e.code === 'number' ? `exit status ${e.code}` : e.signal ? `signal ${e.signal}` : String(e.code ?? 'failed');
-        reject(new ConfigError(variable, 'a command that exits 0 and prints a token', status + (line ? `: ${line}` : '')));
-        return;
-      }
-      const token = stdout.trim();
-      if (!token) reject(new ConfigError(variable, 'a command that prints a token on standard output', 'empty output'));
-      else resolve(token);
+export function commandTokenProvider(
+  command: string,
+  variable = 'TRIBUTARY_MQTT_TOKEN_COMMAND',
+  timeoutMs = 10_000,
+): () => Promise<string> {
+  return () =>
+    new Promise((resolve, reject) => {
+      execFile(
+        '/bin/sh',
+        ['-c', command],
+        { timeout: timeoutMs, maxBuffer: 64 * 1024, encoding: 'utf8' },
+        (error, stdout, stderr) => {
+          const line = stderr
+            .split('\n')
+            .find((l) => l.trim() !== '')
+            ?.trim()
+            .slice(0, 120);
+          if (error) {
+            const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
+            const status = e.killed
+              ? `timed out after ${timeoutMs} ms`
+              : typeof e.code === 'number'
+                ? `exit status ${e.code}`
+                : e.signal
+                  ? `signal ${e.signal}`
+                  : String(e.code ?? 'failed');
+            reject(
+              new ConfigError(
+                variable,
+                'a command that exits 0 and prints a token',
+                status + (line ? `: ${line}` : ''),
+              ),
+            );
+            return;
+          }
+          const token = stdout.trim();
+          if (!token)
+            reject(new ConfigError(variable, 'a command that prints a token on standard output', 'empty output'));
+          else resolve(token);
+        },
+      );
     });
-  });
 }

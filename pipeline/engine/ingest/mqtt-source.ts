@@ -27,7 +27,9 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): MqttSource<B> {
   validate(options);
   const security = mqttSecurityOptions({
-    ...options.security, username: options.username ?? options.security?.username, password: options.password ?? options.security?.password,
+    ...options.security,
+    username: options.username ?? options.security?.username,
+    password: options.password ?? options.security?.password,
   });
   const log = options.log ?? silent;
   const window = options.inflightWindow ?? 10_000;
@@ -48,14 +50,18 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
   let acks: DeferredAcks | undefined;
   let reader: PublishReader | undefined;
 
-  const recorder = options.reconcileSubscriptions === false ? undefined : new SubscriptionRecorder(options.clientId, log);
+  const recorder =
+    options.reconcileSubscriptions === false ? undefined : new SubscriptionRecorder(options.clientId, log);
   const draining = options.drainSession === true;
   const subscribe = async (c: MqttClient, sessionPresent: boolean) => {
     if (draining) return unsubscribeAll(c, sessionPresent);
     // A resumed session keeps the filters an earlier run subscribed; those the pipeline no longer
     // has would take messages nobody routes (and, in a share group, a share of the group's).
     if (recorder && sessionPresent) {
-      const stale = staleFilters(await recorder.read(c), filters.map((f) => f.topic));
+      const stale = staleFilters(
+        await recorder.read(c),
+        filters.map((f) => f.topic),
+      );
       if (stale.length > 0) {
         await c.unsubscribeAsync(stale);
         log.warn({ clientId: options.clientId, filters: stale }, 'unsubscribed filters the pipeline no longer has');
@@ -66,8 +72,17 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
     for (const g of granted) {
       if (g.qos > 2) throw new ConnectError(`broker refused subscription ${g.topic} (reason code ${g.qos})`);
     }
-    await recorder?.write(c, filters.map((f) => f.topic)).catch((error: unknown) =>
-      log.warn({ error, topic: recorder.topic }, 'could not record the subscriptions; a later pipeline change cannot remove them'));
+    await recorder
+      ?.write(
+        c,
+        filters.map((f) => f.topic),
+      )
+      .catch((error: unknown) =>
+        log.warn(
+          { error, topic: recorder.topic },
+          'could not record the subscriptions; a later pipeline change cannot remove them',
+        ),
+      );
   };
 
   // Draining another worker's session: nothing new arrives once its filters are gone; what it had
@@ -76,27 +91,45 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
     const recorded = recorder && sessionPresent ? await recorder.read(c) : [];
     const all = [...new Set([...recorded, ...filters.map((f) => f.topic)])];
     await c.unsubscribeAsync(all);
-    log.info({ clientId: options.clientId, sessionPresent, filters: all }, 'draining session: its filters unsubscribed, its queue delivered');
+    log.info(
+      { clientId: options.clientId, sessionPresent, filters: all },
+      'draining session: its filters unsubscribed, its queue delivered',
+    );
   };
   const presenceOptions = typeof options.presence === 'object' ? options.presence : {};
-  const status = options.presence && !draining
-    ? makePresence({ clientId: options.clientId, ...presenceOptions, details: { ...presenceOptions.details, ...(options.group ? { group: options.group } : {}) } })
-    : undefined;
-  const subscriptions = options.subscribe.map((s) => ({ topic: stripShare(s.topic), decode: s.decode as Decoder<DecodedValue> }));
+  const status =
+    options.presence && !draining
+      ? makePresence({
+          clientId: options.clientId,
+          ...presenceOptions,
+          details: { ...presenceOptions.details, ...(options.group ? { group: options.group } : {}) },
+        })
+      : undefined;
+  const subscriptions = options.subscribe.map((s) => ({
+    topic: stripShare(s.topic),
+    decode: s.decode as Decoder<DecodedValue>,
+  }));
 
   return {
     name: 'mqtt',
     window,
     subscriptions,
-    get client() { return client; },
+    get client() {
+      return client;
+    },
     async open(handler: MessageHandler) {
       const clientOptions: IClientOptions = {
-        clientId: options.clientId, clean: false, protocolVersion: options.protocolVersion ?? 5,
-        keepalive: options.keepaliveS ?? 30, reconnectPeriod: 0, connectTimeout: 10_000,
+        clientId: options.clientId,
+        clean: false,
+        protocolVersion: options.protocolVersion ?? 5,
+        keepalive: options.keepaliveS ?? 30,
+        reconnectPeriod: 0,
+        connectTimeout: 10_000,
         resubscribe: false,
-        properties: (options.protocolVersion ?? 5) === 5
-          ? { sessionExpiryInterval: options.sessionExpiryS ?? 86_400, receiveMaximum: Math.min(window, 65_535) }
-          : undefined,
+        properties:
+          (options.protocolVersion ?? 5) === 5
+            ? { sessionExpiryInterval: options.sessionExpiryS ?? 86_400, receiveMaximum: Math.min(window, 65_535) }
+            : undefined,
         log: () => {},
         // mqtt-packet's cache of 65,536 two-byte buffers (~7 MB) only speeds up message ids of
         // PUBLISHes we send; the PUBACKs go out through DeferredAcks.
@@ -104,7 +137,11 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         will: status?.will,
       };
       // TLS files read at start; a token from the provider when there is one
-      const c = mqtt.connect(options.url, { ...clientOptions, ...(await security.connectOptions()), manualConnect: true });
+      const c = mqtt.connect(options.url, {
+        ...clientOptions,
+        ...(await security.connectOptions()),
+        manualConnect: true,
+      });
       const policy = reconnectPolicy({ url: options.url, clientId: options.clientId, minDelayMs, maxDelayMs, log });
       client = c;
       const connectionAcks = (acks = new DeferredAcks(c, false));
@@ -127,7 +164,19 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       }
       c.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
         const { qos, retain, properties } = packet;
-        receive({ topic, data: payload, payloadStart: 0, payloadEnd: payload.length, qos, retain, contentType: properties?.contentType, userProperties: properties?.userProperties }, packet.messageId);
+        receive(
+          {
+            topic,
+            data: payload,
+            payloadStart: 0,
+            payloadEnd: payload.length,
+            qos,
+            retain,
+            contentType: properties?.contentType,
+            userProperties: properties?.userProperties,
+          },
+          packet.messageId,
+        );
       });
       c.connect();
       c.on('connect', (connack) => {
@@ -135,7 +184,9 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
         sessionPresent = connack.sessionPresent;
         policy.connected();
         log.info({ clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'connected to broker');
-        status?.online(c).catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
+        status
+          ?.online(c)
+          .catch((error: unknown) => log.warn({ error, topic: status.topic }, 'could not publish online status'));
         // The first subscription is made by open(). After a reconnect, subscribe again even when the
         // session was resumed: Mosquitto 2.0 restores sessions but not their shared subscriptions.
         if (connects++ > 0) {
@@ -146,9 +197,15 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       c.on('error', (error) => policy.error(error));
       const attempt = () => {
         if (closing) return;
-        security.beforeConnect(c).then( // a fresh token when the current one expires
-          () => { if (!closing) c.reconnect(); },
-          (error: unknown) => { policy.error(error); scheduleReconnect(); },
+        security.beforeConnect(c).then(
+          // a fresh token when the current one expires
+          () => {
+            if (!closing) c.reconnect();
+          },
+          (error: unknown) => {
+            policy.error(error);
+            scheduleReconnect();
+          },
         );
       };
       const scheduleReconnect = () => {
@@ -193,10 +250,18 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
       clearTimeout(reconnectTimer);
       if (client?.connected && status) await status.offline(client).catch(() => undefined);
       const ended = draining && client?.connected === true;
-      if (ended && client) await clearWorkerRecords(client, presenceOptions.topic ?? statusTopic(options.clientId), subscriptionRecordTopic(options.clientId)).catch(() => undefined);
+      if (ended && client)
+        await clearWorkerRecords(
+          client,
+          presenceOptions.topic ?? statusTopic(options.clientId),
+          subscriptionRecordTopic(options.clientId),
+        ).catch(() => undefined);
       await client?.endAsync();
       if (ended) {
-        await endSession(options.url, options.clientId, { protocolVersion: options.protocolVersion ?? 5, ...(await security.connectOptions()) });
+        await endSession(options.url, options.clientId, {
+          protocolVersion: options.protocolVersion ?? 5,
+          ...(await security.connectOptions()),
+        });
         log.info({ clientId: options.clientId }, 'drained session ended');
       }
     },
@@ -206,28 +271,46 @@ export function mqttSource<B = DecodedValue>(options: MqttSourceOptions<B>): Mqt
 function waitForFirstConnect(c: MqttClient, url: string, timeoutMs: number): Promise<void> {
   const where = redact(url); // never echo credentials
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new ConnectError(`no connection to the MQTT broker at ${where} within ${timeoutMs} ms`)), timeoutMs);
-    const onConnect = () => { cleanup(); resolve(); };
+    const timer = setTimeout(
+      () => fail(new ConnectError(`no connection to the MQTT broker at ${where} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onConnect = () => {
+      cleanup();
+      resolve();
+    };
     const onError = (error: Error) => {
       // TLS verification, a refused client certificate, refused credentials: retrying will not fix them.
       const final = finalConnectError(error, url);
       if (final) fail(final);
     };
-    const cleanup = () => { clearTimeout(timer); c.off('connect', onConnect); c.off('error', onError); };
-    const fail = (e: Error) => { cleanup(); c.end(true); reject(e); };
+    const cleanup = () => {
+      clearTimeout(timer);
+      c.off('connect', onConnect);
+      c.off('error', onError);
+    };
+    const fail = (e: Error) => {
+      cleanup();
+      c.end(true);
+      reject(e);
+    };
     c.on('connect', onConnect);
     c.on('error', onError);
   });
 }
 
 function validate<B>(o: MqttSourceOptions<B>): void {
-  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(o.url)) throw new ConfigError('mqtt url', 'mqtt://host:port or mqtts://host:port', redact(o.url));
+  if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(o.url))
+    throw new ConfigError('mqtt url', 'mqtt://host:port or mqtts://host:port', redact(o.url));
   if (!o.clientId) throw new ConfigError('mqtt clientId', 'a stable, non-empty client id per worker');
   if (o.subscribe.length === 0) throw new ConfigError('mqtt subscribe', 'at least one subscription');
   for (const s of o.subscribe) {
-    if (s.qos !== undefined && s.qos !== 0 && s.qos !== 1) throw new ConfigError(`subscription ${s.topic} qos`, '0 or 1', s.qos);
+    if (s.qos !== undefined && s.qos !== 0 && s.qos !== 1)
+      throw new ConfigError(`subscription ${s.topic} qos`, '0 or 1', s.qos);
   }
   const w = o.inflightWindow;
-  if (w !== undefined && (!Number.isInteger(w) || w < 1 || w > 65_535)) throw new ConfigError('mqtt inflightWindow', 'an integer 1..65535', w);
-  if (o.group !== undefined && !/^[^/+#]+$/.test(o.group)) throw new ConfigError('mqtt group', 'a share group name without / + #', o.group);
+  if (w !== undefined && (!Number.isInteger(w) || w < 1 || w > 65_535))
+    throw new ConfigError('mqtt inflightWindow', 'an integer 1..65535', w);
+  if (o.group !== undefined && !/^[^/+#]+$/.test(o.group))
+    throw new ConfigError('mqtt group', 'a share group name without / + #', o.group);
 }

@@ -62,7 +62,12 @@ export function presence(options: PresenceOptions): Presence {
   const clock = options.clock ?? Date.now;
   const base = { clientId: options.clientId, host: hostname(), pid: process.pid, ...options.details };
   const body = (state: PresenceState, graceful: boolean | undefined, at?: number) =>
-    JSON.stringify({ state, ...base, ...(graceful === undefined ? {} : { graceful }), ...(at === undefined ? {} : { at }) });
+    JSON.stringify({
+      state,
+      ...base,
+      ...(graceful === undefined ? {} : { graceful }),
+      ...(at === undefined ? {} : { at }),
+    });
   const publishOpts = { qos: 1 as const, retain: true };
   return {
     topic,
@@ -75,7 +80,9 @@ export function presence(options: PresenceOptions): Presence {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         client.publishAsync(topic, body('offline', true, clock()), publishOpts).then(() => undefined),
-        new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
       ]).finally(() => clearTimeout(timer));
     },
   };

@@ -105,7 +105,8 @@ class Connection {
     const missing = total - rest.length;
     if (total < 0 || missing <= 0 || missing > chunk.length) return this.readPackets(Buffer.concat([rest, chunk]));
     this.readPackets(Buffer.concat([rest, chunk.subarray(0, missing)]));
-    if (this.rest) this.rest = Buffer.concat([this.rest, chunk.subarray(missing)]); // paused
+    if (this.rest)
+      this.rest = Buffer.concat([this.rest, chunk.subarray(missing)]); // paused
     else this.readPackets(chunk.subarray(missing));
   }
 
@@ -130,7 +131,8 @@ class Connection {
       }
       if (passFrom >= 0) this.mqttjs.write(buf.subarray(passFrom, pos));
       passFrom = -1;
-      if (message === DEFER) { // CONNACK: acknowledgements of this connection start now
+      if (message === DEFER) {
+        // CONNACK: acknowledgements of this connection start now
         this.events.connack(this.socket);
         this.mqttjs.write(buf.subarray(pos, pos + total));
       } else {
@@ -146,7 +148,8 @@ class Connection {
 
 /** Length of the packet at `pos` with its fixed header; -1 when the header is incomplete, -2 when malformed. */
 function packetLength(buf: Buffer, pos: number): number {
-  let length = 0, multiplier = 1;
+  let length = 0,
+    multiplier = 1;
   for (let i = 1; i <= 4; i++) {
     if (pos + i >= buf.length) return -1;
     const b = buf[pos + i]!;
@@ -191,11 +194,25 @@ function readPublish(buf: Buffer, pos: number, total: number, v5: boolean): Inbo
     }
     if (p < 0) return DEFER;
   }
-  return { topic, data: buf, payloadStart: p, payloadEnd: end, qos: qos as 0 | 1, retain: (flags & 1) === 1, messageId, contentType, userProperties };
+  return {
+    topic,
+    data: buf,
+    payloadStart: p,
+    payloadEnd: end,
+    qos: qos as 0 | 1,
+    retain: (flags & 1) === 1,
+    messageId,
+    contentType,
+    userProperties,
+  };
 }
 
 /** MQTT 5 PUBLISH properties: content type and user properties kept, the rest skipped; p = -1 to defer. */
-function readProperties(buf: Buffer, p: number, end: number): { p: number; contentType?: string; userProperties?: Record<string, string | string[]> } {
+function readProperties(
+  buf: Buffer,
+  p: number,
+  end: number,
+): { p: number; contentType?: string; userProperties?: Record<string, string | string[]> } {
   let contentType: string | undefined;
   let userProperties: Record<string, string | string[]> | undefined;
   const props = readVarInt(buf, p, end);
@@ -205,20 +222,27 @@ function readProperties(buf: Buffer, p: number, end: number): { p: number; conte
   if (propsEnd > end) return { p: -1 };
   while (p < propsEnd) {
     const id = buf[p++]!;
-    if (id === 0x01) p += 1; // payload format indicator
-    else if (id === 0x02) p += 4; // message expiry interval
-    else if (id === 0x03 || id === 0x08 || id === 0x09) { // content type, response topic, correlation data
+    if (id === 0x01)
+      p += 1; // payload format indicator
+    else if (id === 0x02)
+      p += 4; // message expiry interval
+    else if (id === 0x03 || id === 0x08 || id === 0x09) {
+      // content type, response topic, correlation data
       const n = buf.readUInt16BE(p);
       if (id === 0x03) contentType = buf.toString('utf8', p + 2, p + 2 + n);
       p += 2 + n;
-    } else if (id === 0x0b) { // subscription identifier
+    } else if (id === 0x0b) {
+      // subscription identifier
       const sid = readVarInt(buf, p, propsEnd);
       if (sid === undefined) return { p: -1 };
       p = sid.next;
-    } else if (id === 0x26) { // user property
-      const kn = buf.readUInt16BE(p), key = buf.toString('utf8', p + 2, p + 2 + kn);
+    } else if (id === 0x26) {
+      // user property
+      const kn = buf.readUInt16BE(p),
+        key = buf.toString('utf8', p + 2, p + 2 + kn);
       p += 2 + kn;
-      const vn = buf.readUInt16BE(p), value = buf.toString('utf8', p + 2, p + 2 + vn);
+      const vn = buf.readUInt16BE(p),
+        value = buf.toString('utf8', p + 2, p + 2 + vn);
       p += 2 + vn;
       userProperties ??= {};
       const had = userProperties[key];
@@ -232,7 +256,8 @@ function readProperties(buf: Buffer, p: number, end: number): { p: number; conte
 }
 
 function readVarInt(buf: Buffer, p: number, end: number): { value: number; next: number } | undefined {
-  let value = 0, multiplier = 1;
+  let value = 0,
+    multiplier = 1;
   for (let i = 0; i < 4 && p + i < end; i++) {
     const b = buf[p + i]!;
     value += (b & 0x7f) * multiplier;

@@ -62,7 +62,10 @@ export class SubscriptionRecorder {
   readonly topic: string;
   private waiting: ((record: SubscriptionRecord | undefined) => void) | undefined;
 
-  constructor(private readonly clientId: string, private readonly log: Logger) {
+  constructor(
+    private readonly clientId: string,
+    private readonly log: Logger,
+  ) {
     this.topic = subscriptionRecordTopic(clientId);
   }
 
@@ -84,7 +87,10 @@ export class SubscriptionRecorder {
     try {
       const granted = await client.subscribeAsync(this.topic, { qos: 0, rh: 0 });
       if (granted.some((g) => g.qos > 2)) {
-        this.log.warn({ topic: this.topic }, 'broker refused the subscription record topic; stale subscriptions are not removed');
+        this.log.warn(
+          { topic: this.topic },
+          'broker refused the subscription record topic; stale subscriptions are not removed',
+        );
         return [];
       }
       return (await arrived)?.filters ?? [];

@@ -28,18 +28,30 @@ export type HelperConnectOptions = Omit<IClientOptions, 'clientId' | 'clean'>;
  * own clean connection (never the worker's: nothing here touches the acknowledgement path).
  */
 export class WorkerSessions {
-  private readonly byId = new Map<string, { status?: PresenceStatus; firstSeenMs: number; filters: readonly string[] }>();
+  private readonly byId = new Map<
+    string,
+    { status?: PresenceStatus; firstSeenMs: number; filters: readonly string[] }
+  >();
 
-  private constructor(private readonly client: MqttClient, private readonly clock: () => number) {
+  private constructor(
+    private readonly client: MqttClient,
+    private readonly clock: () => number,
+  ) {
     client.on('message', (topic, payload) => this.take(topic, payload));
   }
 
   /** Connects and subscribes; resolves once the retained records had time to arrive (`settleMs`). */
-  static async open(url: string, options: HelperConnectOptions & { clock?: () => number; settleMs?: number } = {}): Promise<WorkerSessions> {
+  static async open(
+    url: string,
+    options: HelperConnectOptions & { clock?: () => number; settleMs?: number } = {},
+  ): Promise<WorkerSessions> {
     const { clock = Date.now, settleMs = 500, ...connect } = options;
     const client = await mqtt.connectAsync(url, {
-      reconnectPeriod: 1000, connectTimeout: 10_000, ...connect,
-      clientId: `tributary-sessions-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      ...connect,
+      clientId: `tributary-sessions-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      clean: true,
     });
     const sessions = new WorkerSessions(client, clock);
     await client.subscribeAsync([`${WORKERS}+/status`, `${WORKERS}+/subscriptions`], { qos: 0 });
@@ -57,9 +69,13 @@ export class WorkerSessions {
       const g = typeof s.group === 'string' ? s.group : undefined;
       if (group !== undefined && g !== group) continue;
       out.push({
-        clientId, group: g, state: s.state, lost: s.state === 'offline' && s.graceful !== true,
+        clientId,
+        group: g,
+        state: s.state,
+        lost: s.state === 'offline' && s.graceful !== true,
         sinceMs: typeof s.at === 'number' ? s.at : w.firstSeenMs,
-        pipeline: typeof s.pipeline === 'string' ? s.pipeline : undefined, host: typeof s.host === 'string' ? s.host : undefined,
+        pipeline: typeof s.pipeline === 'string' ? s.pipeline : undefined,
+        host: typeof s.host === 'string' ? s.host : undefined,
         filters: w.filters,
       });
     }
@@ -108,7 +124,11 @@ function parseStatus(payload: Buffer): PresenceStatus | undefined {
 export async function endSession(url: string, clientId: string, options: HelperConnectOptions = {}): Promise<void> {
   const v5 = (options.protocolVersion ?? 5) === 5;
   const c = await mqtt.connectAsync(url, {
-    reconnectPeriod: 0, connectTimeout: 10_000, ...options, clientId, clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ...options,
+    clientId,
+    clean: true,
     properties: v5 ? { sessionExpiryInterval: 0 } : undefined,
   });
   await c.endAsync();

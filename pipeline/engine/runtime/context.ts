@@ -3,7 +3,11 @@ import type { Origin } from './origin.js';
 
 /** The stage context of one message. */
 export class MessageContext implements StageContext {
-  constructor(readonly meta: MessageMeta, private readonly origin: Origin, readonly now: () => number) {}
+  constructor(
+    readonly meta: MessageMeta,
+    private readonly origin: Origin,
+    readonly now: () => number,
+  ) {}
 
   retain(): Retention {
     return retention(this.origin);
@@ -17,12 +21,28 @@ export interface RetentionOf extends Retention {
 export function retention(origin: Origin): RetentionOf {
   origin.hold();
   let released = false;
-  return { origin, release: () => { if (!released) { released = true; origin.release(); } } };
+  return {
+    origin,
+    release: () => {
+      if (!released) {
+        released = true;
+        origin.release();
+      }
+    },
+  };
 }
 
 /** What stages and decoders see of a source message. */
 export function metaOf(m: SourceMessage): MessageMeta {
-  return { topic: m.topic, qos: m.qos, retain: m.retain, receivedAtMs: m.receivedAtMs, format: m.decoder.format, contentType: m.contentType, userProperties: m.userProperties };
+  return {
+    topic: m.topic,
+    qos: m.qos,
+    retain: m.retain,
+    receivedAtMs: m.receivedAtMs,
+    format: m.decoder.format,
+    contentType: m.contentType,
+    userProperties: m.userProperties,
+  };
 }
 
 /** An item as JSON for a dead letter (bigints as strings); never throws. */

@@ -12,7 +12,10 @@ export class IntakeFlow implements PipelineFlow {
   private windowFull = false;
   private resumedAtMs = 0;
 
-  constructor(private readonly source: Source<unknown>, private readonly clock: () => number) {}
+  constructor(
+    private readonly source: Source<unknown>,
+    private readonly clock: () => number,
+  ) {}
 
   flowingForMs(): number {
     if (this.paused || this.windowFull || !this.running) return 0;

@@ -1,4 +1,15 @@
-import type { DeadLetter, DeadLetterSink, Decoder, Failure, Rejection, Retention, Sink, SourceMessage, StageContext, StageOutput } from '../../core/types.js';
+import type {
+  DeadLetter,
+  DeadLetterSink,
+  Decoder,
+  Failure,
+  Rejection,
+  Retention,
+  Sink,
+  SourceMessage,
+  StageContext,
+  StageOutput,
+} from '../../core/types.js';
 import { MessageContext, metaOf, safeJson, type RetentionOf } from './context.js';
 import { IntakeFlow } from './intake-flow.js';
 import { Origin } from './origin.js';
@@ -10,10 +21,14 @@ import { RuntimeStats } from './stats.js';
 export type { RuntimeOptions } from './options.js';
 
 /** The decoder named in the metadata of detached emissions; never called. */
-const detachedDecoder: Decoder = { format: 'stage-state', decode: () => ({ ok: false, failure: { code: 'not_a_message', reason: 'a stage emission has no payload' } }) };
+const detachedDecoder: Decoder = {
+  format: 'stage-state',
+  decode: () => ({ ok: false, failure: { code: 'not_a_message', reason: 'a stage emission has no payload' } }),
+};
 
 const isRejection = <T>(out: StageOutput<T>): out is Rejection => 'rejected' in out;
-const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> =>
+  typeof (v as { then?: unknown } | null)?.then === 'function';
 
 /**
  * Runs one pipeline: source → decoder → stages → sinks, acknowledging each source message once
@@ -48,17 +63,35 @@ export class Runtime {
     this.resumeBelow = this.maxUnsettled >> 1;
     const window = opts.source.window;
     const hooks = (sink: string) => ({
-      delivered: (entries: Entries<unknown>) => { for (const origin of entries.origins) origin.release(); },
-      rejected: (entry: Entry<unknown>, failure: Failure) => this.deadLetter(entry.origin, failure, sink, entry.encoded, entry.origin),
+      delivered: (entries: Entries<unknown>) => {
+        for (const origin of entries.origins) origin.release();
+      },
+      rejected: (entry: Entry<unknown>, failure: Failure) =>
+        this.deadLetter(entry.origin, failure, sink, entry.encoded, entry.origin),
     });
     // A batch never needs to be larger than what the broker lets us hold unacknowledged.
     const atWindow = () => this.stats.unsettled >= window;
-    this.runners = opts.sinks.map((s) => new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window), atWindow));
+    this.runners = opts.sinks.map(
+      (s) =>
+        new SinkRunner(s, hooks(s.name), retry, this.stats, opts.log, Math.min(s.batch.maxItems, window), atWindow),
+    );
     // The dead-letter sink is the last resort: its refusals are retried like an outage, never dropped.
-    this.deadLetterRunner = new SinkRunner<DeadLetter>(lastResort(opts.deadLetters), {
-      delivered: (entries) => { for (const origin of entries.origins) origin.release(); },
-      rejected: (_entry, failure) => { throw new Error(`bug: the dead-letter runner never gives up, yet rejected an entry (${failure.code})`); },
-    }, { ...retry, giveUpAfterMs: Infinity }, this.stats, opts.log, opts.deadLetters.batch.maxItems, atWindow);
+    this.deadLetterRunner = new SinkRunner<DeadLetter>(
+      lastResort(opts.deadLetters),
+      {
+        delivered: (entries) => {
+          for (const origin of entries.origins) origin.release();
+        },
+        rejected: (_entry, failure) => {
+          throw new Error(`bug: the dead-letter runner never gives up, yet rejected an entry (${failure.code})`);
+        },
+      },
+      { ...retry, giveUpAfterMs: Infinity },
+      this.stats,
+      opts.log,
+      opts.deadLetters.batch.maxItems,
+      atWindow,
+    );
   }
 
   /** Opens stages and sinks, then the source; resolves once messages flow. */
@@ -117,7 +150,10 @@ export class Runtime {
     this.stats.pauses += paused ? 1 : 0;
     if (paused) this.flow.pause();
     else this.flow.resume();
-    this.opts.log.debug({ unsettled: this.stats.unsettled, max: this.maxUnsettled }, paused ? 'backpressure: intake paused' : 'backpressure: intake resumed');
+    this.opts.log.debug(
+      { unsettled: this.stats.unsettled, max: this.maxUnsettled },
+      paused ? 'backpressure: intake paused' : 'backpressure: intake resumed',
+    );
   }
 
   /** At the window: seal open batches that can be written right away. */
@@ -181,7 +217,9 @@ export class Runtime {
   private emitLater(stageIndex: number, items: readonly unknown[], retained: readonly Retention[]): void {
     const first = retained[0] as RetentionOf | undefined;
     if (!first) throw new Error('emit needs at least one retained message to settle');
-    const origin = new Origin(first.origin.message, () => { for (const r of retained) r.release(); });
+    const origin = new Origin(first.origin.message, () => {
+      for (const r of retained) r.release();
+    });
     this.runStages(stageIndex + 1, items, origin, new MessageContext(metaOf(first.origin.message), origin, this.clock));
     origin.release();
   }
@@ -190,19 +228,38 @@ export class Runtime {
   private emitDetached(stageIndex: number, items: readonly unknown[], topic: string, settled: () => void): void {
     this.detached++;
     const message: SourceMessage = {
-      topic, payload: new Uint8Array(0), qos: 1, retain: false, receivedAtMs: this.clock(), decoder: detachedDecoder, settle: () => {},
+      topic,
+      payload: new Uint8Array(0),
+      qos: 1,
+      retain: false,
+      receivedAtMs: this.clock(),
+      decoder: detachedDecoder,
+      settle: () => {},
     };
-    const origin = new Origin(message, () => { this.detached--; settled(); });
+    const origin = new Origin(message, () => {
+      this.detached--;
+      settled();
+    });
     this.runStages(stageIndex + 1, items, origin, new MessageContext(metaOf(message), origin, this.clock));
     origin.release();
   }
 
   /** A stage's durable step: its items are batched and retried like a sink's; the retained message settles once written. */
   private durableStep<T>(sink: Sink<T>): { add(item: T, retained: Retention): void } {
-    const runner = new SinkRunner<T>(sink, {
-      delivered: (entries) => { for (const origin of entries.origins) origin.release(); },
-      rejected: (entry, failure) => this.deadLetter(entry.origin, failure, sink.name, entry.encoded, entry.origin),
-    }, this.opts.retry ?? defaultRetryPolicy, this.stats, this.opts.log, Math.min(sink.batch.maxItems, this.opts.source.window), () => this.stats.unsettled >= this.opts.source.window);
+    const runner = new SinkRunner<T>(
+      sink,
+      {
+        delivered: (entries) => {
+          for (const origin of entries.origins) origin.release();
+        },
+        rejected: (entry, failure) => this.deadLetter(entry.origin, failure, sink.name, entry.encoded, entry.origin),
+      },
+      this.opts.retry ?? defaultRetryPolicy,
+      this.stats,
+      this.opts.log,
+      Math.min(sink.batch.maxItems, this.opts.source.window),
+      () => this.stats.unsettled >= this.opts.source.window,
+    );
     this.stageRunners.push(runner as SinkRunner<unknown>);
     return {
       add: (item, retained) => {
@@ -211,7 +268,12 @@ export class Runtime {
         try {
           encoded = sink.encode(item);
         } catch (error) {
-          this.deadLetter(origin, { code: 'encode_error', reason: error instanceof Error ? error.message : String(error) }, sink.name, safeJson(item));
+          this.deadLetter(
+            origin,
+            { code: 'encode_error', reason: error instanceof Error ? error.message : String(error) },
+            sink.name,
+            safeJson(item),
+          );
           retained.release();
           return;
         }
@@ -240,17 +302,25 @@ export class Runtime {
       }
       if (isPromise(out)) {
         origin.hold();
-        out.then(
-          (resolved) => this.continueWith(from, stage.name, resolved, origin, ctx),
-          (error: unknown) => this.stageFailed(stage.name, error, origin),
-        ).finally(() => origin.release());
+        out
+          .then(
+            (resolved) => this.continueWith(from, stage.name, resolved, origin, ctx),
+            (error: unknown) => this.stageFailed(stage.name, error, origin),
+          )
+          .finally(() => origin.release());
       } else {
         this.continueWith(from, stage.name, out, origin, ctx);
       }
     }
   }
 
-  private continueWith(index: number, stage: string, out: StageOutput<unknown>, origin: Origin, ctx: StageContext): void {
+  private continueWith(
+    index: number,
+    stage: string,
+    out: StageOutput<unknown>,
+    origin: Origin,
+    ctx: StageContext,
+  ): void {
     if (isRejection(out)) this.deadLetter(origin, out.rejected, stage);
     else if (out.length > 0) this.runStages(index + 1, out, origin, ctx);
   }
@@ -277,15 +347,24 @@ export class Runtime {
       origin.hold();
       runner.add(item, encoded, origin);
     }
-    if (!routed) this.deadLetter(origin, { code: 'unrouted', reason: 'no sink accepts this item' }, 'router', safeJson(item));
+    if (!routed)
+      this.deadLetter(origin, { code: 'unrouted', reason: 'no sink accepts this item' }, 'router', safeJson(item));
   }
 
   /** Records a dead letter for `origin`; the origin settles once the dead letter is durable. */
   private deadLetter(origin: Origin, failure: Failure, stage: string, item?: string, releaseAfter?: Origin): void {
     const m = origin.message;
     const letter: DeadLetter = {
-      code: failure.code, reason: failure.reason, stage, topic: m.topic, qos: m.qos, receivedAtMs: m.receivedAtMs,
-      payload: m.payload, contentType: m.contentType, userProperties: m.userProperties, item,
+      code: failure.code,
+      reason: failure.reason,
+      stage,
+      topic: m.topic,
+      qos: m.qos,
+      receivedAtMs: m.receivedAtMs,
+      payload: m.payload,
+      contentType: m.contentType,
+      userProperties: m.userProperties,
+      item,
     };
     RuntimeStats.bump(this.stats.deadLetters, failure.code);
     origin.hold();
@@ -303,7 +382,10 @@ function lastResort(sink: DeadLetterSink): DeadLetterSink {
       if (result.status === 'partial' && result.rejected.length === 0) return { status: 'delivered' };
       if (result.status === 'rejected' || result.status === 'partial') {
         const failure = result.status === 'rejected' ? result.failure : result.rejected[0]!.failure;
-        return { status: 'retry', failure: { code: 'dead_letter_refused', reason: `${failure.code}: ${failure.reason}` } };
+        return {
+          status: 'retry',
+          failure: { code: 'dead_letter_refused', reason: `${failure.code}: ${failure.reason}` },
+        };
       }
       return result;
     },

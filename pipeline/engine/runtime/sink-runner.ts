@@ -161,11 +161,17 @@ export class SinkRunner<T> {
     rejected: (e, index, failure) => this.hooks.rejected(entryAt(e, index), failure),
     retrying: (failure, attempt, delayMs, items) => {
       RuntimeStats.bump(this.stats.retries, this.sink.name);
-      this.log.warn({ sink: this.sink.name, code: failure.code, error: failure.reason, attempt, delayMs, items }, 'write failed, retrying');
+      this.log.warn(
+        { sink: this.sink.name, code: failure.code, error: failure.reason, attempt, delayMs, items },
+        'write failed, retrying',
+      );
     },
   };
 
-  private settlePartial(entries: Entries<T>, rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }>): void {
+  private settlePartial(
+    entries: Entries<T>,
+    rejected: ReadonlyArray<{ readonly index: number; readonly failure: Failure }>,
+  ): void {
     const bad = new Map(rejected.map((r) => [r.index, r.failure]));
     const good = noEntries<T>();
     for (let i = 0; i < entries.origins.length; i++) {

@@ -41,8 +41,18 @@ export class RuntimeStats {
   /** The counters a worker logs when it stops. */
   summary(): Record<string, unknown> {
     const { received, settled, unsettled, batches, delivered, pauses, writeMs } = this;
-    const meanWriteMs = Object.fromEntries([...writeMs].map(([sink, w]) => [sink, Math.round(w.sum / Math.max(1, w.count))]));
-    return { received, settled, unsettled, pauses, batches: Object.fromEntries(batches), delivered: Object.fromEntries(delivered), meanWriteMs };
+    const meanWriteMs = Object.fromEntries(
+      [...writeMs].map(([sink, w]) => [sink, Math.round(w.sum / Math.max(1, w.count))]),
+    );
+    return {
+      received,
+      settled,
+      unsettled,
+      pauses,
+      batches: Object.fromEntries(batches),
+      delivered: Object.fromEntries(delivered),
+      meanWriteMs,
+    };
   }
 
   recordWrite(sink: string, ms: number, items: number): void {

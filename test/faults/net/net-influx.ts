@@ -4,7 +4,10 @@ import { NET_INFLUX_URL } from './net-services.js';
 
 async function query(q: string, db?: string): Promise<InfluxResult> {
   const params = new URLSearchParams({ q, ...(db ? { db } : {}) });
-  const res = await fetch(`${NET_INFLUX_URL}/query?${params.toString()}`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(`${NET_INFLUX_URL}/query?${params.toString()}`, {
+    method: 'POST',
+    signal: AbortSignal.timeout(30_000),
+  });
   if (!res.ok) throw new Error(`InfluxDB query failed (${res.status}): ${await res.text()}`);
   return (await res.json()) as InfluxResult;
 }

@@ -20,9 +20,28 @@ import { healed, NET_STATE } from './topology.js';
  * broker's host cut off for 30 s, a worker host frozen for 60 s (9–11 min on this machine).
  * `FAULTS_NET_PROFILE=quick`: 50k messages and shorter faults, still longer than 1.5 × keep-alive (about 5 min).
  */
-export const PROFILE = process.env.FAULTS_NET_PROFILE === 'quick'
-  ? { name: 'quick', messages: 50_000, ratePerS: 2500, brokerPartitionS: 20, influxPartitionS: 30, redisPartitionS: 30, isolationS: 20, pauseS: 30 }
-  : { name: 'full', messages: 200_000, ratePerS: 2500, brokerPartitionS: 30, influxPartitionS: 60, redisPartitionS: 60, isolationS: 30, pauseS: 60 };
+export const PROFILE =
+  process.env.FAULTS_NET_PROFILE === 'quick'
+    ? {
+        name: 'quick',
+        messages: 50_000,
+        ratePerS: 2500,
+        brokerPartitionS: 20,
+        influxPartitionS: 30,
+        redisPartitionS: 30,
+        isolationS: 20,
+        pauseS: 30,
+      }
+    : {
+        name: 'full',
+        messages: 200_000,
+        ratePerS: 2500,
+        brokerPartitionS: 30,
+        influxPartitionS: 60,
+        redisPartitionS: 60,
+        isolationS: 30,
+        pauseS: 60,
+      };
 const HOT = [17, 342, 808];
 const PROBE_MESSAGES = 3000;
 
@@ -65,19 +84,28 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const s1 = (ms: number | undefined) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
 
 /** Runs one scenario and prints `published / stored / lost / redelivered writes / alert jobs / duplicate alert jobs / time to recover / peak RSS`. */
-export async function runNetScenario(name: string, fault: (ctx: NetScenarioContext) => Promise<void>): Promise<NetScenarioResult> {
+export async function runNetScenario(
+  name: string,
+  fault: (ctx: NetScenarioContext) => Promise<void>,
+): Promise<NetScenarioResult> {
   const setup = fleetSetup(name);
   const workers: NetWorker[] = [];
   try {
     for (const i of [0, 1, 2]) workers.push(await startNetWorker(setup, i));
     let sent = 0;
-    let faultStart = 0, faultEnd = 0, publishEnd = 0;
+    let faultStart = 0,
+      faultEnd = 0,
+      publishEnd = 0;
     let affected: readonly number[] = [];
     let settledAtEnd: number[] = [];
     const ctx: NetScenarioContext = {
       workers,
-      published: async (share) => { await waitFor(() => sent >= share * PROFILE.messages, 900_000, 50); },
-      faultStarted: () => { faultStart = Date.now(); },
+      published: async (share) => {
+        await waitFor(() => sent >= share * PROFILE.messages, 900_000, 50);
+      },
+      faultStarted: () => {
+        faultStart = Date.now();
+      },
       async faultEnded(which) {
         faultEnd = Date.now();
         affected = which;
@@ -85,16 +113,38 @@ export async function runNetScenario(name: string, fault: (ctx: NetScenarioConte
       },
     };
     const publishing = simulateFleet({
-      url: NET_MQTT_URL, root: setup.root, messages: PROFILE.messages, ratePerS: PROFILE.ratePerS, reconnect: true,
-      hotDevices: HOT, hotDuring: [0.2, 0.6], onProgress: (n) => { sent = n; },
-    }).then((r) => { publishEnd = Date.now(); return r; });
+      url: NET_MQTT_URL,
+      root: setup.root,
+      messages: PROFILE.messages,
+      ratePerS: PROFILE.ratePerS,
+      reconnect: true,
+      hotDevices: HOT,
+      hotDuring: [0.2, 0.6],
+      onProgress: (n) => {
+        sent = n;
+      },
+    }).then((r) => {
+      publishEnd = Date.now();
+      return r;
+    });
     await fault(ctx);
     let recoverMs = -1;
     if (affected.length > 0) {
-      const recovered = await waitFor(async () => {
-        const now = await Promise.all(affected.map((i) => workers[i]!.metrics().then((m) => m.settled, () => -1)));
-        return now.every((n, k) => n > settledAtEnd[k]!);
-      }, 300_000, 250);
+      const recovered = await waitFor(
+        async () => {
+          const now = await Promise.all(
+            affected.map((i) =>
+              workers[i]!.metrics().then(
+                (m) => m.settled,
+                () => -1,
+              ),
+            ),
+          );
+          return now.every((n, k) => n > settledAtEnd[k]!);
+        },
+        300_000,
+        250,
+      );
       if (recovered) recoverMs = Date.now() - faultEnd;
     }
     const { published } = await publishing;
@@ -110,16 +160,40 @@ export async function runNetScenario(name: string, fault: (ctx: NetScenarioConte
     const alerts = await alertJobs(NET_REDIS_URL, `${setup.name}-alerts`);
     const otherAlerts = await otherAlertJobs(`${setup.name}-alerts`);
     await wipeSessions(setup);
-    const firstAfter = (times: number[], t0: number) => { const t = times.find((x) => x >= t0); return t === undefined ? undefined : t - t0; };
+    const firstAfter = (times: number[], t0: number) => {
+      const t = times.find((x) => x >= t0);
+      return t === undefined ? undefined : t - t0;
+    };
     const result: NetScenarioResult = {
-      published: published + PROBE_MESSAGES, stored, lost: Math.max(0, published + PROBE_MESSAGES - stored),
-      redeliveredWrites: written - stored, alertJobs: alerts.total, duplicateAlertJobs: alerts.duplicates,
-      overheatingFired: alerts.fired, overheatingResolved: alerts.resolved, recoverMs, peakRssMb: peak, stalledWorkers, workers,
-      droppedAfterMs: faultStart ? workers.map((w) => firstAfter(w.logTimes('broker connection closed, reconnecting'), faultStart)) : [],
-      brokerDroppedAfterMs: faultStart ? workers.map((w) => firstAfter(brokerTimeouts(`${setup.name}-${w.index}`), Math.floor(faultStart / 1000) * 1000)) : [],
+      published: published + PROBE_MESSAGES,
+      stored,
+      lost: Math.max(0, published + PROBE_MESSAGES - stored),
+      redeliveredWrites: written - stored,
+      alertJobs: alerts.total,
+      duplicateAlertJobs: alerts.duplicates,
+      overheatingFired: alerts.fired,
+      overheatingResolved: alerts.resolved,
+      recoverMs,
+      peakRssMb: peak,
+      stalledWorkers,
+      workers,
+      droppedAfterMs: faultStart
+        ? workers.map((w) => firstAfter(w.logTimes('broker connection closed, reconnecting'), faultStart))
+        : [],
+      brokerDroppedAfterMs: faultStart
+        ? workers.map((w) =>
+            firstAfter(brokerTimeouts(`${setup.name}-${w.index}`), Math.floor(faultStart / 1000) * 1000),
+          )
+        : [],
       writeFailedAfterMs: {
-        influxdb: workers.map((w) => (faultStart ? firstAfter(w.logTimes('write failed, retrying', { sink: 'influxdb' }), faultStart) : undefined)),
-        'alert-queue': workers.map((w) => (faultStart ? firstAfter(w.logTimes('write failed, retrying', { sink: 'alert-queue' }), faultStart) : undefined)),
+        influxdb: workers.map((w) =>
+          faultStart ? firstAfter(w.logTimes('write failed, retrying', { sink: 'influxdb' }), faultStart) : undefined,
+        ),
+        'alert-queue': workers.map((w) =>
+          faultStart
+            ? firstAfter(w.logTimes('write failed, retrying', { sink: 'alert-queue' }), faultStart)
+            : undefined,
+        ),
       },
       reconnectedAfterMs: faultEnd ? workers.map((w) => firstAfter(w.logTimes('connected to broker'), faultEnd)) : [],
     };
@@ -134,14 +208,19 @@ export async function runNetScenario(name: string, fault: (ctx: NetScenarioConte
 function printResult(name: string, r: NetScenarioResult, otherAlerts: string): void {
   const list = (ms: ReadonlyArray<number | undefined>) => `[${ms.map(s1).join(', ')}]`;
   const faulted = r.droppedAfterMs.length > 0;
-  console.log(`${name} [${PROFILE.name}]: published ${r.published} / stored ${r.stored} / lost ${r.lost}`
-    + ` / redelivered writes ${r.redeliveredWrites} / alert jobs ${r.alertJobs}`
-    + ` (overheating fired ${r.overheatingFired}, resolved ${r.overheatingResolved}) / duplicate alert jobs ${r.duplicateAlertJobs}`
-    + ` / time to recover ${s1(r.recoverMs)} / peak RSS ${r.peakRssMb} MB`
-    + (faulted ? ` / broker connection dropped after ${list(r.droppedAfterMs)} / broker dropped it after ${list(r.brokerDroppedAfterMs)}`
-      + ` / first failed write after: InfluxDB ${list(r.writeFailedAfterMs.influxdb)}, Redis ${list(r.writeFailedAfterMs['alert-queue'])}` : '')
-    + (r.reconnectedAfterMs.length > 0 ? ` / reconnected after ${list(r.reconnectedAfterMs)}` : '')
-    + ` / stalled workers [${r.stalledWorkers.join(', ')}]` + (otherAlerts ? ` / other alert jobs: ${otherAlerts}` : ''));
+  console.log(
+    `${name} [${PROFILE.name}]: published ${r.published} / stored ${r.stored} / lost ${r.lost}` +
+      ` / redelivered writes ${r.redeliveredWrites} / alert jobs ${r.alertJobs}` +
+      ` (overheating fired ${r.overheatingFired}, resolved ${r.overheatingResolved}) / duplicate alert jobs ${r.duplicateAlertJobs}` +
+      ` / time to recover ${s1(r.recoverMs)} / peak RSS ${r.peakRssMb} MB` +
+      (faulted
+        ? ` / broker connection dropped after ${list(r.droppedAfterMs)} / broker dropped it after ${list(r.brokerDroppedAfterMs)}` +
+          ` / first failed write after: InfluxDB ${list(r.writeFailedAfterMs.influxdb)}, Redis ${list(r.writeFailedAfterMs['alert-queue'])}`
+        : '') +
+      (r.reconnectedAfterMs.length > 0 ? ` / reconnected after ${list(r.reconnectedAfterMs)}` : '') +
+      ` / stalled workers [${r.stalledWorkers.join(', ')}]` +
+      (otherAlerts ? ` / other alert jobs: ${otherAlerts}` : ''),
+  );
 }
 
 /** Alert jobs other than the overheating transitions, by rule and state (e.g. `deadman firing 1000`), or '' when none. */
@@ -175,25 +254,36 @@ async function probe(setup: FleetTestSetup, workers: readonly NetWorker[], publi
 /** Times (ms since epoch, whole seconds) at which the suite's broker dropped `clientId` for keep-alive silence. */
 function brokerTimeouts(clientId: string): number[] {
   const log = readFileSync(`${NET_STATE}/mosquitto.log`, 'utf8');
-  return log.split('\n').filter((l) => l.includes(`Client ${clientId} has exceeded timeout`))
-    .map((l) => Date.parse(`${l.slice(0, l.indexOf(': '))}Z`)).filter((t) => !Number.isNaN(t));
+  return log
+    .split('\n')
+    .filter((l) => l.includes(`Client ${clientId} has exceeded timeout`))
+    .map((l) => Date.parse(`${l.slice(0, l.indexOf(': '))}Z`))
+    .filter((t) => !Number.isNaN(t));
 }
 
 async function stopWorkers(workers: readonly NetWorker[]): Promise<void> {
-  await Promise.all(workers.map(async (w) => {
-    if (w.child.exitCode !== null || w.child.signalCode !== null) return;
-    w.child.kill('SIGCONT');
-    w.child.kill('SIGTERM');
-    const timer = setTimeout(() => w.child.kill('SIGKILL'), 20_000);
-    await w.exited;
-    clearTimeout(timer);
-  }));
+  await Promise.all(
+    workers.map(async (w) => {
+      if (w.child.exitCode !== null || w.child.signalCode !== null) return;
+      w.child.kill('SIGCONT');
+      w.child.kill('SIGTERM');
+      const timer = setTimeout(() => w.child.kill('SIGKILL'), 20_000);
+      await w.exited;
+      clearTimeout(timer);
+    }),
+  );
 }
 
 /** Removes the workers' persistent sessions from the suite's broker. */
 async function wipeSessions(setup: FleetTestSetup): Promise<void> {
   for (const i of [0, 1, 2]) {
-    const c = await mqtt.connectAsync(NET_MQTT_URL, { clientId: `${setup.name}-${i}`, clean: true, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+    const c = await mqtt.connectAsync(NET_MQTT_URL, {
+      clientId: `${setup.name}-${i}`,
+      clean: true,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      properties: { sessionExpiryInterval: 0 },
+    });
     await c.endAsync();
   }
 }

@@ -26,10 +26,21 @@ function startIn(host: Exclude<Host, 'ctl'>, name: string, command: string, args
 
 /** deploy/mosquitto.conf with the listener on the broker's address, persistence and log under NET_STATE. */
 function mosquittoConf(): string {
-  const dropped = /^(listener|port|bind_address|bind_interface|persistence|persistence_location|persistence_file|log_dest|pid_file|user)$/;
-  const kept = readFileSync('deploy/mosquitto.conf', 'utf8').split('\n').filter((l) => !dropped.test(l.trim().split(/\s+/)[0] ?? ''));
-  return [...kept, `listener 1883 ${ADDRESS.broker}`, 'user root', 'persistence true', `persistence_location ${NET_STATE}/mosquitto/`,
-    `log_dest file ${NET_STATE}/mosquitto.log`].join('\n') + '\n';
+  const dropped =
+    /^(listener|port|bind_address|bind_interface|persistence|persistence_location|persistence_file|log_dest|pid_file|user)$/;
+  const kept = readFileSync('deploy/mosquitto.conf', 'utf8')
+    .split('\n')
+    .filter((l) => !dropped.test(l.trim().split(/\s+/)[0] ?? ''));
+  return (
+    [
+      ...kept,
+      `listener 1883 ${ADDRESS.broker}`,
+      'user root',
+      'persistence true',
+      `persistence_location ${NET_STATE}/mosquitto/`,
+      `log_dest file ${NET_STATE}/mosquitto.log`,
+    ].join('\n') + '\n'
+  );
 }
 
 function influxConf(): string {
@@ -59,7 +70,12 @@ bind-address = "${ADDRESS.influx}:8088"
 }
 
 async function answers(check: () => Promise<unknown>): Promise<boolean> {
-  try { await check(); return true; } catch { return false; }
+  try {
+    await check();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Starts the broker, InfluxDB and Redis on fresh data and resolves once each answers. */
@@ -75,30 +91,59 @@ export async function startNetServices(): Promise<NetServices> {
   const children = [
     startIn('broker', 'mosquitto', 'mosquitto', ['-c', `${NET_STATE}/mosquitto.conf`]),
     spawn('ip', ['netns', 'exec', namespaceOf('influx'), 'influxd', '-config', `${NET_STATE}/influxdb.conf`], {
-      stdio: ['ignore', openSync(`${NET_STATE}/influxdb.log`, 'a'), openSync(`${NET_STATE}/influxdb.log`, 'a')], env: influxEnv,
+      stdio: ['ignore', openSync(`${NET_STATE}/influxdb.log`, 'a'), openSync(`${NET_STATE}/influxdb.log`, 'a')],
+      env: influxEnv,
     }),
-    startIn('redis', 'redis', 'redis-server', ['--bind', ADDRESS.redis, '--port', '6379', '--save', '', '--appendonly', 'no',
-      '--protected-mode', 'no', '--dir', `${NET_STATE}/redis`]),
+    startIn('redis', 'redis', 'redis-server', [
+      '--bind',
+      ADDRESS.redis,
+      '--port',
+      '6379',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      '--dir',
+      `${NET_STATE}/redis`,
+    ]),
   ];
   const services: NetServices = {
     async stop() {
-      await Promise.all(children.map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return;
-        const exited = new Promise((r) => c.once('exit', r));
-        c.kill('SIGCONT');
-        c.kill('SIGTERM');
-        const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }));
+      await Promise.all(
+        children.map(async (c) => {
+          if (c.exitCode !== null || c.signalCode !== null) return;
+          const exited = new Promise((r) => c.once('exit', r));
+          c.kill('SIGCONT');
+          c.kill('SIGTERM');
+          const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          await exited;
+          clearTimeout(timer);
+        }),
+      );
     },
   };
   const checks: Record<string, () => Promise<unknown>> = {
-    mosquitto: async () => (await mqtt.connectAsync(NET_MQTT_URL, { reconnectPeriod: 0, connectTimeout: 2000 })).endAsync(),
-    influxdb: async () => { if ((await fetch(`${NET_INFLUX_URL}/ping`, { signal: AbortSignal.timeout(2000) })).status !== 204) throw new Error('no ping'); },
+    mosquitto: async () =>
+      (await mqtt.connectAsync(NET_MQTT_URL, { reconnectPeriod: 0, connectTimeout: 2000 })).endAsync(),
+    influxdb: async () => {
+      if ((await fetch(`${NET_INFLUX_URL}/ping`, { signal: AbortSignal.timeout(2000) })).status !== 204)
+        throw new Error('no ping');
+    },
     redis: async () => {
-      const r = new Redis(NET_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
-      try { await r.connect(); await r.ping(); } finally { r.disconnect(); }
+      const r = new Redis(NET_REDIS_URL, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 2000,
+      });
+      try {
+        await r.connect();
+        await r.ping();
+      } finally {
+        r.disconnect();
+      }
     },
   };
   for (const [name, check] of Object.entries(checks)) {

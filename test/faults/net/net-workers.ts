@@ -28,32 +28,63 @@ export interface NetWorker {
 /** Starts worker `index` (0..2) on host w<index> and resolves once it printed that it is ready. */
 export async function startNetWorker(setup: FleetTestSetup, index: number): Promise<NetWorker> {
   const host = WORKER_HOSTS[index]!;
-  const child = spawn('ip', ['netns', 'exec', namespaceOf(host), process.execPath, 'bin/tributary.mjs', 'run', 'examples/fleet.ts'], {
-    env: {
-      ...process.env, TRIBUTARY_MQTT_URL: NET_MQTT_URL, TRIBUTARY_INFLUX_URL: NET_INFLUX_URL, TRIBUTARY_REDIS_URL: NET_REDIS_URL,
-      TRIBUTARY_INFLUX_DATABASE: setup.db, TRIBUTARY_GROUP: setup.name, TRIBUTARY_WORKER_INDEX: String(index),
-      TRIBUTARY_MQTT_KEEPALIVE: String(KEEPALIVE_S), TRIBUTARY_METRICS_PORT: String(METRICS_BASE_PORT), TRIBUTARY_METRICS_HOST: ADDRESS[host],
-      FLEET_TOPIC_ROOT: setup.root, FLEET_ALERT_QUEUE: `${setup.name}-alerts`, TRIBUTARY_LOG_LEVEL: 'info',
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', namespaceOf(host), process.execPath, 'bin/tributary.mjs', 'run', 'examples/fleet.ts'],
+    {
+      env: {
+        ...process.env,
+        TRIBUTARY_MQTT_URL: NET_MQTT_URL,
+        TRIBUTARY_INFLUX_URL: NET_INFLUX_URL,
+        TRIBUTARY_REDIS_URL: NET_REDIS_URL,
+        TRIBUTARY_INFLUX_DATABASE: setup.db,
+        TRIBUTARY_GROUP: setup.name,
+        TRIBUTARY_WORKER_INDEX: String(index),
+        TRIBUTARY_MQTT_KEEPALIVE: String(KEEPALIVE_S),
+        TRIBUTARY_METRICS_PORT: String(METRICS_BASE_PORT),
+        TRIBUTARY_METRICS_HOST: ADDRESS[host],
+        FLEET_TOPIC_ROOT: setup.root,
+        FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
+        TRIBUTARY_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let out = '';
-  const collect = (d: Buffer) => { out += d.toString(); };
+  const collect = (d: Buffer) => {
+    out += d.toString();
+  };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(signal ?? code ?? -1)),
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker ${index} not ready in 30 s:\n${out}`)), 30_000);
-    const check = () => { if (/ready/.test(out)) { clearTimeout(timer); resolve(); } };
+    const check = () => {
+      if (/ready/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
     child.stdout!.on('data', check);
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`worker ${index} exited (${code}) before ready:\n${out}`)); });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${index} exited (${code}) before ready:\n${out}`));
+    });
   });
   const metricsUrl = `http://${ADDRESS[host]}:${METRICS_BASE_PORT + index}/metrics`;
   return {
-    index, child, exited, output: () => out,
+    index,
+    child,
+    exited,
+    output: () => out,
     async metrics() {
       const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
-      return { settled: sumOf(text, 'tributary_messages_settled_total'), unsettled: sumOf(text, 'tributary_messages_unsettled') };
+      return {
+        settled: sumOf(text, 'tributary_messages_settled_total'),
+        unsettled: sumOf(text, 'tributary_messages_unsettled'),
+      };
     },
     logTimes(message, fields = {}) {
       return out.split('\n').flatMap((line) => {
@@ -62,7 +93,9 @@ export async function startNetWorker(setup: FleetTestSetup, index: number): Prom
           const entry = JSON.parse(line) as Record<string, unknown>;
           const fits = entry.msg === message && Object.entries(fields).every(([k, v]) => entry[k] === v);
           return fits && typeof entry.time === 'number' ? [entry.time] : [];
-        } catch { return []; }
+        } catch {
+          return [];
+        }
       });
     },
   };
@@ -72,7 +105,8 @@ export async function startNetWorker(setup: FleetTestSetup, index: number): Prom
 function sumOf(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
 }

@@ -39,7 +39,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  try { await services?.stop(); } finally { networkDown(); }
+  try {
+    await services?.stop();
+  } finally {
+    networkDown();
+  }
 });
 
 function expectNothingLost(r: NetScenarioResult): void {

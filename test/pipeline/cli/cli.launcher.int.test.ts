@@ -23,18 +23,36 @@ interface Started {
 async function startFleet(name: string, extraEnv: Record<string, string>): Promise<Started> {
   const child = spawn(process.execPath, ['bin/tributary.mjs', 'run', 'examples/fleet.ts'], {
     env: {
-      ...process.env, TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL,
-      TRIBUTARY_INFLUX_DATABASE: name, TRIBUTARY_GROUP: name, FLEET_TOPIC_ROOT: name, FLEET_ALERT_QUEUE: `${name}-alerts`,
-      TRIBUTARY_LOG_LEVEL: 'info', ...extraEnv,
+      ...process.env,
+      TRIBUTARY_MQTT_URL: MQTT_URL,
+      TRIBUTARY_INFLUX_URL: INFLUX_URL,
+      TRIBUTARY_REDIS_URL: REDIS_URL,
+      TRIBUTARY_INFLUX_DATABASE: name,
+      TRIBUTARY_GROUP: name,
+      FLEET_TOPIC_ROOT: name,
+      FLEET_ALERT_QUEUE: `${name}-alerts`,
+      TRIBUTARY_LOG_LEVEL: 'info',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  const stop = async () => { child.kill('SIGTERM'); await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]); child.kill('SIGKILL'); };
-  if (!(await waitFor(() => /worker \S+ ready/.test(out) || child.exitCode !== null, 30_000, 50)) || child.exitCode !== null) {
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    child.kill('SIGKILL');
+  };
+  if (
+    !(await waitFor(() => /worker \S+ ready/.test(out) || child.exitCode !== null, 30_000, 50)) ||
+    child.exitCode !== null
+  ) {
     await stop();
     throw new Error(`worker not ready:\n${out}`);
   }
@@ -52,15 +70,25 @@ async function runToExit(file: string): Promise<{ code: number | null; out: stri
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   return { code, out };
 }
 
 /** A pipeline file whose line `throwLine` throws while it loads (type-only lines above it, which a .js line number would not match). */
 function throwingPipeline(throwLine: number, message: string): string {
-  const lines = ['// Fails while it loads.', 'interface Options {', '  readonly name: string;', '}', "const options: Options = { name: 'boom' };"];
+  const lines = [
+    '// Fails while it loads.',
+    'interface Options {',
+    '  readonly name: string;',
+    '}',
+    "const options: Options = { name: 'boom' };",
+  ];
   while (lines.length < throwLine - 1) lines.push(`type Unused${lines.length} = Options['name'];`);
   lines.push(`throw new Error(\`${message} \${options.name}\`);`, 'export default options;', '');
   return lines.join('\n');
@@ -106,7 +134,9 @@ describe('bin/tributary.mjs', () => {
   describe('a pipeline file that throws while it loads', () => {
     let dir: string;
     const built: string[] = [];
-    beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'tributary-launcher-')); });
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'tributary-launcher-'));
+    });
     afterAll(async () => {
       removeFromCache(built);
       await rm(dir, { recursive: true, force: true });

@@ -19,24 +19,46 @@ interface Started {
   readonly workerPids: () => number[];
 }
 
-function start(command: string, args: string[], setup: FleetTestSetup, extraEnv: Record<string, string | undefined> = {}): Started {
+function start(
+  command: string,
+  args: string[],
+  setup: FleetTestSetup,
+  extraEnv: Record<string, string | undefined> = {},
+): Started {
   const child = spawn(command, args, {
     env: {
-      ...process.env, ...extraEnv, TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL,
-      TRIBUTARY_INFLUX_DATABASE: setup.db, TRIBUTARY_GROUP: setup.name, FLEET_TOPIC_ROOT: setup.root,
-      FLEET_ALERT_QUEUE: `${setup.name}-alerts`, TRIBUTARY_LOG_LEVEL: 'info',
+      ...process.env,
+      ...extraEnv,
+      TRIBUTARY_MQTT_URL: MQTT_URL,
+      TRIBUTARY_INFLUX_URL: INFLUX_URL,
+      TRIBUTARY_REDIS_URL: REDIS_URL,
+      TRIBUTARY_INFLUX_DATABASE: setup.db,
+      TRIBUTARY_GROUP: setup.name,
+      FLEET_TOPIC_ROOT: setup.root,
+      FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
+      TRIBUTARY_LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const workerPids = () => logLines(out).filter((l) => l.msg === 'pipeline running').map((l) => Number(l.pid));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const workerPids = () =>
+    logLines(out)
+      .filter((l) => l.msg === 'pipeline running')
+      .map((l) => Number(l.pid));
   return { child, output: () => out, workerPids };
 }
 
 function logLines(out: string): Array<Record<string, unknown>> {
-  return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const alive = (pid: number): boolean => {
@@ -46,14 +68,26 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
-const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+const parentOf = (pid: number): number =>
+  Number(
+    readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ')[1],
+  );
 
 /** Publishes `n` readings (QoS 1) spread over 10 devices. */
 async function publish(setup: FleetTestSetup, n: number): Promise<void> {
   const c = await mqtt.connectAsync(MQTT_URL, { clientId: `${setup.name}-pub`, reconnectPeriod: 0 });
   const t0 = 1_795_315_200_000;
-  await Promise.all(Array.from({ length: n }, (_, i) =>
-    c.publishAsync(`${setup.root}/site-1/dev-${i % 10}/telemetry`, JSON.stringify({ ts: t0 + i, temperature: 20 + (i % 7), battery: 80 }), { qos: 1 })));
+  await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      c.publishAsync(
+        `${setup.root}/site-1/dev-${i % 10}/telemetry`,
+        JSON.stringify({ ts: t0 + i, temperature: 20 + (i % 7), battery: 80 }),
+        { qos: 1 },
+      ),
+    ),
+  );
   await c.endAsync();
 }
 
@@ -144,7 +178,9 @@ describe('SIGTERM to the PID the user started', () => {
 
   it('`run --workers 2` killed outright (SIGKILL): its workers see the supervisor gone and drain', async () => {
     const setup = fleetSetup('supervisor_killed');
-    const started = start('./bin/tributary.mjs', ['run', 'examples/fleet.ts', '--workers', '2'], setup, { npm_command: undefined });
+    const started = start('./bin/tributary.mjs', ['run', 'examples/fleet.ts', '--workers', '2'], setup, {
+      npm_command: undefined,
+    });
     cleanUp(setup, started, 2);
     expect(await waitFor(() => started.workerPids().length === 2, 60_000, 100), started.output()).toBe(true);
     await publish(setup, 3000);
@@ -161,17 +197,32 @@ describe('SIGTERM to the PID the user started', () => {
     const log = join(tmpdir(), `${setup.name}.log`);
     const sh = spawn('sh', ['-c', `./bin/tributary.mjs run examples/fleet.ts > ${log} 2>&1 & echo $!`], {
       env: {
-        ...process.env, npm_command: undefined, TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL,
-        TRIBUTARY_INFLUX_DATABASE: setup.db, TRIBUTARY_GROUP: setup.name, FLEET_TOPIC_ROOT: setup.root,
-        FLEET_ALERT_QUEUE: `${setup.name}-alerts`, TRIBUTARY_LOG_LEVEL: 'info',
+        ...process.env,
+        npm_command: undefined,
+        TRIBUTARY_MQTT_URL: MQTT_URL,
+        TRIBUTARY_INFLUX_URL: INFLUX_URL,
+        TRIBUTARY_REDIS_URL: REDIS_URL,
+        TRIBUTARY_INFLUX_DATABASE: setup.db,
+        TRIBUTARY_GROUP: setup.name,
+        FLEET_TOPIC_ROOT: setup.root,
+        FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
+        TRIBUTARY_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let pidText = '';
-    sh.stdout!.on('data', (d: Buffer) => { pidText += d.toString(); });
+    sh.stdout!.on('data', (d: Buffer) => {
+      pidText += d.toString();
+    });
     await new Promise((r) => sh.on('exit', r));
     const worker = Number(pidText.trim());
-    const output = () => { try { return readFileSync(log, 'utf8'); } catch { return ''; } };
+    const output = () => {
+      try {
+        return readFileSync(log, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     cleanups.push(async () => {
       if (alive(worker)) process.kill(worker, 'SIGKILL');
       await wipeSession(`${setup.name}-0`);

@@ -21,7 +21,9 @@ const lib = relative(dir, join(ROOT, 'pipeline/index.js'));
 /** Published while the first edit is made, then after the broken one. */
 const [N1, N2] = [3_000, 1_000];
 
-const pipelineSource = (extra = '') => `import { definePipeline, json, map, mqttSource, workerEnv, type Reading } from '${lib}';
+const pipelineSource = (
+  extra = '',
+) => `import { definePipeline, json, map, mqttSource, workerEnv, type Reading } from '${lib}';
 import { influxdb } from '${relative(dir, join(ROOT, 'sinks/index.js'))}';
 import { parseTopic, toReadings } from '${relative(dir, join(ROOT, 'transforms/index.js'))}';
 import { VERSION } from './version.js';
@@ -57,14 +59,27 @@ it('drains and restarts on an edit that type-checks, keeps the worker on one tha
   writeFileSync(versionFile, "export const VERSION: string = 'v1';\n");
   writeFileSync(pipelineFile, pipelineSource());
   cli = startCli(['run', relative(ROOT, pipelineFile), '--watch'], {
-    TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL, TRIBUTARY_INFLUX_DATABASE: setup.db,
-    TRIBUTARY_GROUP: setup.name, FLEET_TOPIC_ROOT: setup.root, TRIBUTARY_LOG_LEVEL: 'warn',
+    TRIBUTARY_MQTT_URL: MQTT_URL,
+    TRIBUTARY_INFLUX_URL: INFLUX_URL,
+    TRIBUTARY_REDIS_URL: REDIS_URL,
+    TRIBUTARY_INFLUX_DATABASE: setup.db,
+    TRIBUTARY_GROUP: setup.name,
+    FLEET_TOPIC_ROOT: setup.root,
+    TRIBUTARY_LOG_LEVEL: 'warn',
   });
   await cli.waitForOutput(/worker \S+ ready/, 90_000);
   expect(cli.output()).toMatch(/watch: starting a worker of \.scratch\/\S+\/pipeline\.ts; watching \d+ file\(s\)/);
 
   let sent = 0;
-  const publishing = simulateFleet({ url: MQTT_URL, root: setup.root, messages: N1, ratePerS: 100, onProgress: (n) => { sent = n; } });
+  const publishing = simulateFleet({
+    url: MQTT_URL,
+    root: setup.root,
+    messages: N1,
+    ratePerS: 100,
+    onProgress: (n) => {
+      sent = n;
+    },
+  });
   await waitFor(() => sent >= N1 / 4, 60_000, 20);
 
   // An imported file changes: the worker is drained and a new one runs the new code.
@@ -78,9 +93,18 @@ it('drains and restarts on an edit that type-checks, keeps the worker on one tha
 
   // The pipeline file changes, but no longer type-checks: the error, and the v2 worker goes on.
   const before = cli.output().length;
-  writeFileSync(pipelineFile, pipelineSource("const broken: number = 'not a number';").replace('version: VERSION', "version: 'v3'"));
-  await cli.waitForOutput(/pipeline\.ts does not type-check \(1 error\(s\)\); the running worker keeps running/, 90_000, before);
-  expect(cli.output().slice(before)).toMatch(/pipeline\.ts:\d+:\d+ TS2322: Type 'string' is not assignable to type 'number'/);
+  writeFileSync(
+    pipelineFile,
+    pipelineSource("const broken: number = 'not a number';").replace('version: VERSION', "version: 'v3'"),
+  );
+  await cli.waitForOutput(
+    /pipeline\.ts does not type-check \(1 error\(s\)\); the running worker keeps running/,
+    90_000,
+    before,
+  );
+  expect(cli.output().slice(before)).toMatch(
+    /pipeline\.ts:\d+:\d+ TS2322: Type 'string' is not assignable to type 'number'/,
+  );
 
   expect((await publishing).published).toBe(N1);
   // The old (v2) worker goes on: what is published now is written by it.
@@ -89,7 +113,9 @@ it('drains and restarts on an edit that type-checks, keeps the worker on one tha
   expect(published).toBe(N1 + N2);
   await waitFor(async () => (await countPoints(setup.db)) >= published, 60_000, 500);
   const byVersion = await pointsByVersion();
-  console.log(`watch test: published ${published} / stored ${await countPoints(setup.db)} / by version ${JSON.stringify(byVersion)}`);
+  console.log(
+    `watch test: published ${published} / stored ${await countPoints(setup.db)} / by version ${JSON.stringify(byVersion)}`,
+  );
   expect(await countPoints(setup.db)).toBe(published); // a message written by both workers would be a point in each version's series
   expect(byVersion.v1).toBeGreaterThan(0);
   expect(byVersion.v2).toBeGreaterThanOrEqual(N2);

@@ -21,24 +21,46 @@ afterAll(async () => {
 
 function cliEnv(setup: FleetTestSetup): NodeJS.ProcessEnv {
   return {
-    ...process.env, TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL,
-    TRIBUTARY_INFLUX_DATABASE: setup.db, TRIBUTARY_GROUP: setup.name, FLEET_TOPIC_ROOT: setup.root, FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
+    ...process.env,
+    TRIBUTARY_MQTT_URL: MQTT_URL,
+    TRIBUTARY_INFLUX_URL: INFLUX_URL,
+    TRIBUTARY_REDIS_URL: REDIS_URL,
+    TRIBUTARY_INFLUX_DATABASE: setup.db,
+    TRIBUTARY_GROUP: setup.name,
+    FLEET_TOPIC_ROOT: setup.root,
+    FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
     TRIBUTARY_LOG_LEVEL: 'warn',
   };
 }
 
 /** A member of `setup`'s group that subscribed, went away and left its session queueing `n` messages. */
 async function orphanWithQueue(setup: FleetTestSetup, clientId: string, n: number): Promise<void> {
-  const c = await mqtt.connectAsync(MQTT_URL, { clientId, clean: false, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 3600 } });
+  const c = await mqtt.connectAsync(MQTT_URL, {
+    clientId,
+    clean: false,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    properties: { sessionExpiryInterval: 3600 },
+  });
   await c.subscribeAsync(`$share/${setup.name}/${setup.root}/+/+/telemetry`, { qos: 1 });
-  await c.publishAsync(statusTopic(clientId), JSON.stringify({ state: 'offline', clientId, group: setup.name, graceful: false }), { qos: 1, retain: true });
+  await c.publishAsync(
+    statusTopic(clientId),
+    JSON.stringify({ state: 'offline', clientId, group: setup.name, graceful: false }),
+    { qos: 1, retain: true },
+  );
   await c.endAsync();
   await simulateFleet({ url: MQTT_URL, root: setup.root, messages: n, devices: 100, sites: 4 });
 }
 
 /** Whether the broker still has `clientId`'s session (looking ends it: call it once the drain is over). */
 async function sessionPresent(clientId: string): Promise<boolean> {
-  const c = mqtt.connect(MQTT_URL, { clientId, clean: false, protocolVersion: 5, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+  const c = mqtt.connect(MQTT_URL, {
+    clientId,
+    clean: false,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    properties: { sessionExpiryInterval: 0 },
+  });
   const present = await new Promise<boolean>((resolve, reject) => {
     c.once('connect', (connack) => resolve(connack.sessionPresent));
     c.once('error', reject);
@@ -65,7 +87,15 @@ describe('orphaned share-group sessions', () => {
     const workers = await Promise.all([0, 1, 2].map((i) => startFleetWorker(setup, i, env)));
     started.push(...workers);
     let sent = 0;
-    const publishing = simulateFleet({ url: MQTT_URL, root: setup.root, messages: 200_000, ratePerS: 20_000, onProgress: (n) => { sent = n; } });
+    const publishing = simulateFleet({
+      url: MQTT_URL,
+      root: setup.root,
+      messages: 200_000,
+      ratePerS: 20_000,
+      onProgress: (n) => {
+        sent = n;
+      },
+    });
     await waitFor(() => sent >= 40_000, 60_000, 20);
     workers[2]!.child.kill('SIGKILL');
     const killedAt = Date.now();
@@ -73,7 +103,9 @@ describe('orphaned share-group sessions', () => {
     expect(await waitFor(async () => (await countPoints(setup.db)) >= published, 180_000, 1000)).toBe(true);
     const recoveredS = (Date.now() - killedAt) / 1000;
     const stored = await countPoints(setup.db);
-    console.log(`orphaned member: published ${published} / stored ${stored} / lost ${published - stored} / all stored ${recoveredS.toFixed(1)} s after the kill (grace ${graceS} s)`);
+    console.log(
+      `orphaned member: published ${published} / stored ${stored} / lost ${published - stored} / all stored ${recoveredS.toFixed(1)} s after the kill (grace ${graceS} s)`,
+    );
     expect(stored).toBe(published);
     // the drain ends once the orphan's queue was quiet for 2 s, after its last points were stored
     const output = () => workers[0]!.output() + workers[1]!.output();
@@ -91,7 +123,10 @@ describe('orphaned share-group sessions', () => {
     const env = cliEnv(setup);
     const list = await run(process.execPath, ['bin/tributary.mjs', 'sessions', 'list'], { env });
     expect(list.stdout).toMatch(new RegExp(`^${orphan}\\t${setup.name}\\toffline \\(lost\\)`, 'm'));
-    const drain = await run(process.execPath, ['bin/tributary.mjs', 'sessions', 'drain', 'examples/fleet.ts', orphan], { env, timeout: 120_000 });
+    const drain = await run(process.execPath, ['bin/tributary.mjs', 'sessions', 'drain', 'examples/fleet.ts', orphan], {
+      env,
+      timeout: 120_000,
+    });
     expect(drain.stdout).toContain(`${orphan} drained and ended`);
     expect(await countPoints(setup.db)).toBe(2_000);
     expect(await sessionPresent(orphan)).toBe(false);
@@ -103,7 +138,9 @@ describe('orphaned share-group sessions', () => {
     const setup = fleetSetup('sessions-forget');
     const orphan = `${setup.name}-3`;
     await orphanWithQueue(setup, orphan, 100);
-    const forget = await run(process.execPath, ['bin/tributary.mjs', 'sessions', 'forget', orphan], { env: cliEnv(setup) });
+    const forget = await run(process.execPath, ['bin/tributary.mjs', 'sessions', 'forget', orphan], {
+      env: cliEnv(setup),
+    });
     expect(forget.stdout).toContain('dropped');
     expect(await sessionPresent(orphan)).toBe(false);
     expect(await countPoints(setup.db)).toBe(0);
@@ -113,10 +150,13 @@ describe('orphaned share-group sessions', () => {
     const setup = fleetSetup('shrink');
     await orphanWithQueue(setup, `${setup.name}-2`, 3_000);
     await orphanWithQueue(setup, `${setup.name}-3`, 0);
-    const child = execFile(process.execPath, ['bin/tributary.mjs', 'run', 'examples/fleet.ts', '--workers', '2'], { env: { ...cliEnv(setup), TRIBUTARY_ORPHAN_GRACE_S: '3600' } });
+    const child = execFile(process.execPath, ['bin/tributary.mjs', 'run', 'examples/fleet.ts', '--workers', '2'], {
+      env: { ...cliEnv(setup), TRIBUTARY_ORPHAN_GRACE_S: '3600' },
+    });
     try {
       expect(await waitFor(async () => (await countPoints(setup.db)) === 3_000, 90_000, 500)).toBe(true);
-      for (const i of [2, 3]) expect(await waitFor(async () => !(await hasPresence(`${setup.name}-${i}`)), 60_000, 1000)).toBe(true);
+      for (const i of [2, 3])
+        expect(await waitFor(async () => !(await hasPresence(`${setup.name}-${i}`)), 60_000, 1000)).toBe(true);
       await new Promise((r) => setTimeout(r, 500)); // the session ends right after the presence is cleared
       for (const i of [2, 3]) expect(await sessionPresent(`${setup.name}-${i}`)).toBe(false);
     } finally {

@@ -16,7 +16,8 @@ function codesInSources(): Map<string, string> {
   const found = new Map<string, string>();
   for (const file of ['pipeline', 'sinks', 'transforms'].flatMap(sources)) {
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:\bcode:\s*(?:[\w.]+ \?\? )?|\breject\([^()]*?,\s*)'([a-z][a-z0-9_]*)'/g)) found.set(m[1]!, file);
+    for (const m of text.matchAll(/(?:\bcode:\s*(?:[\w.]+ \?\? )?|\breject\([^()]*?,\s*)'([a-z][a-z0-9_]*)'/g))
+      found.set(m[1]!, file);
   }
   return found;
 }

@@ -7,7 +7,9 @@ const script = fileURLToPath(new URL('../../support/flat-string-retained.ts', im
 
 /** Heap bytes retained per line, measured in a child process with `--expose-gc` after the builder is optimized. */
 async function retainedPerLine(mode: 'flat' | 'tree'): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', script, mode], { cwd: process.cwd() });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', script, mode], {
+    cwd: process.cwd(),
+  });
   return Number(stdout.trim());
 }
 

@@ -30,7 +30,10 @@ function readExpected(path: string): string {
 }
 
 describe('toLineProtocol golden cases (test/cases/line-protocol)', () => {
-  const dirs = readdirSync(CASES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const dirs = readdirSync(CASES, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
 
   it('finds the cases', () => {
     expect(dirs.length).toBeGreaterThan(100);
@@ -50,15 +53,25 @@ describe('toLineProtocol golden cases (test/cases/line-protocol)', () => {
 });
 
 describe('toLineProtocol', () => {
-  const reading = (over: Partial<Reading>): Reading => ({ measurement: 'm', tags: {}, fields: { v: 1 }, timeNs: 0n, ...over });
+  const reading = (over: Partial<Reading>): Reading => ({
+    measurement: 'm',
+    tags: {},
+    fields: { v: 1 },
+    timeNs: 0n,
+    ...over,
+  });
 
   it('writes a typical point', () => {
-    expect(toLineProtocol({
-      measurement: 'telemetry',
-      tags: { site: 'site-3', device: 'dev-340' },
-      fields: { temperature: 19.96, humidity: 47.6, battery: 49n, status: 'ok' },
-      timeNs: 1795315235165000000n,
-    })).toBe('telemetry,device=dev-340,site=site-3 temperature=19.96,humidity=47.6,battery=49i,status="ok" 1795315235165000000');
+    expect(
+      toLineProtocol({
+        measurement: 'telemetry',
+        tags: { site: 'site-3', device: 'dev-340' },
+        fields: { temperature: 19.96, humidity: 47.6, battery: 49n, status: 'ok' },
+        timeNs: 1795315235165000000n,
+      }),
+    ).toBe(
+      'telemetry,device=dev-340,site=site-3 temperature=19.96,humidity=47.6,battery=49i,status="ok" 1795315235165000000',
+    );
   });
 
   it('sorts tags by key', () => {
@@ -73,7 +86,10 @@ describe('toLineProtocol', () => {
   });
 
   it('skips NaN and infinite fields, and null or undefined values', () => {
-    const fields = { a: NaN, b: 2, c: Infinity, d: -Infinity, e: null, f: undefined } as unknown as Record<string, FieldValue>;
+    const fields = { a: NaN, b: 2, c: Infinity, d: -Infinity, e: null, f: undefined } as unknown as Record<
+      string,
+      FieldValue
+    >;
     expect(toLineProtocol(reading({ fields }))).toBe('m b=2 0');
   });
 
@@ -89,7 +105,9 @@ describe('toLineProtocol', () => {
 
   it('writes bigints beyond 2^53 exactly, and skips those beyond int64', () => {
     expect(toLineProtocol(reading({ fields: { n: 9007199254740993n } }))).toBe('m n=9007199254740993i 0');
-    expect(toLineProtocol(reading({ fields: { n: -(2n ** 63n), big: 2n ** 63n, v: 1 } }))).toBe('m n=-9223372036854775808i,v=1 0');
+    expect(toLineProtocol(reading({ fields: { n: -(2n ** 63n), big: 2n ** 63n, v: 1 } }))).toBe(
+      'm n=-9223372036854775808i,v=1 0',
+    );
   });
 
   it('escapes quote and backslash in string fields and keeps newlines raw', () => {
@@ -109,8 +127,9 @@ describe('toLineProtocol', () => {
   });
 
   it('escapes names and never lets them break the line', () => {
-    expect(toLineProtocol(reading({ measurement: 'a b,c=d', tags: { 'k,=\n': 'v \t\r\f' }, fields: { 'f =,': 1 } })))
-      .toBe('a\\ b\\,c=d,k\\,\\=\\n=v\\ \\t\\r\\f f\\ \\=\\,=1 0');
+    expect(
+      toLineProtocol(reading({ measurement: 'a b,c=d', tags: { 'k,=\n': 'v \t\r\f' }, fields: { 'f =,': 1 } })),
+    ).toBe('a\\ b\\,c=d,k\\,\\=\\n=v\\ \\t\\r\\f f\\ \\=\\,=1 0');
     expect(() => toLineProtocol(reading({ tags: { t: 'a\0' } }))).toThrow(/NUL/);
     expect(() => toLineProtocol(reading({ fields: { s: 'a\0' } }))).toThrow(/NUL/);
   });
@@ -118,19 +137,24 @@ describe('toLineProtocol', () => {
   it('gives the same result for names seen before, beyond the cache size', () => {
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 5000; i++) {
-        expect(toLineProtocol(reading({ measurement: `m ${i}`, fields: { [`f ${i}`]: 1 } }))).toBe(`m\\ ${i} f\\ ${i}=1 0`);
+        expect(toLineProtocol(reading({ measurement: `m ${i}`, fields: { [`f ${i}`]: 1 } }))).toBe(
+          `m\\ ${i} f\\ ${i}=1 0`,
+        );
       }
     }
   });
 
   it('trims trailing backslashes from names', () => {
-    expect(toLineProtocol(reading({ measurement: 'x\\\\', tags: { 'p\\': 'C:\\', q: '\\' }, fields: { 'f\\': 1 } })))
-      .toBe('x,p=C: f=1 0');
+    expect(
+      toLineProtocol(reading({ measurement: 'x\\\\', tags: { 'p\\': 'C:\\', q: '\\' }, fields: { 'f\\': 1 } })),
+    ).toBe('x,p=C: f=1 0');
   });
 
-  it('rejects timestamps outside InfluxDB\'s range and field values of other types', () => {
+  it("rejects timestamps outside InfluxDB's range and field values of other types", () => {
     expect(toLineProtocol(reading({ timeNs: -9223372036854775806n }))).toBe('m v=1 -9223372036854775806');
     expect(() => toLineProtocol(reading({ timeNs: 9223372036854775807n }))).toThrow(/out of range/);
-    expect(() => toLineProtocol(reading({ fields: { d: new Date(0) as unknown as FieldValue } }))).toThrow(/unsupported type/);
+    expect(() => toLineProtocol(reading({ fields: { d: new Date(0) as unknown as FieldValue } }))).toThrow(
+      /unsupported type/,
+    );
   });
 });

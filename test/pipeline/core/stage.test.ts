@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { filter, flatMap, map, mapAsync, reject } from '../../../pipeline/core/stage.js';
 import type { StageContext } from '../../../pipeline/core/types.js';
 
-const ctx: StageContext = { meta: { topic: 't/1', qos: 1, retain: false, receivedAtMs: 5, format: 'json' }, now: () => 99, retain: () => { throw new Error('not used'); } };
+const ctx: StageContext = {
+  meta: { topic: 't/1', qos: 1, retain: false, receivedAtMs: 5, format: 'json' },
+  now: () => 99,
+  retain: () => {
+    throw new Error('not used');
+  },
+};
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('reject', () => {
@@ -13,7 +19,9 @@ describe('reject', () => {
 });
 
 describe('map', () => {
-  const stage = map('double', (n: number, c) => (n < 0 ? reject('negative') : n === 0 ? undefined : n * 2 + c.now() * 0));
+  const stage = map('double', (n: number, c) =>
+    n < 0 ? reject('negative') : n === 0 ? undefined : n * 2 + c.now() * 0,
+  );
   it('maps one to one', () => expect(stage.apply(4, ctx)).toEqual([8]));
   it('drops on undefined', () => expect(stage.apply(0, ctx)).toEqual([]));
   it('passes a rejection through', () => expect(stage.apply(-1, ctx)).toEqual(reject('negative')));
@@ -59,7 +67,16 @@ describe('mapAsync', () => {
       return n * 10;
     });
     const releaseAll = () => gates.splice(0).forEach((g) => g());
-    return { stage, releaseAll, get max() { return max; }, get calls() { return calls; } };
+    return {
+      stage,
+      releaseAll,
+      get max() {
+        return max;
+      },
+      get calls() {
+        return calls;
+      },
+    };
   }
 
   it('maps asynchronously, dropping undefined and passing rejections', async () => {
@@ -74,7 +91,10 @@ describe('mapAsync', () => {
     const results = Array.from({ length: 10 }, (_, i) => t.stage.apply(i, ctx));
     await tick();
     expect(t.calls).toBe(3);
-    while (t.calls < 10) { t.releaseAll(); await tick(); }
+    while (t.calls < 10) {
+      t.releaseAll();
+      await tick();
+    }
     t.releaseAll();
     expect(await Promise.all(results)).toEqual(Array.from({ length: 10 }, (_, i) => [i * 10]));
     expect(t.max).toBe(3);
@@ -90,15 +110,23 @@ describe('mapAsync', () => {
     results.push(Promise.resolve().then(() => t.stage.apply(3, ctx)));
     await tick();
     expect(t.max).toBe(1);
-    while (t.calls < 3) { t.releaseAll(); await tick(); }
+    while (t.calls < 3) {
+      t.releaseAll();
+      await tick();
+    }
     t.releaseAll();
     expect(await Promise.all(results)).toEqual([[10], [20], [30]]);
     expect(t.max).toBe(1);
   });
 
   it('frees the slot when the function throws', async () => {
-    const stage = mapAsync('boom', 1, async (n: number) => { if (n === 1) throw new Error('boom'); return n; });
+    const stage = mapAsync('boom', 1, async (n: number) => {
+      if (n === 1) throw new Error('boom');
+      return n;
+    });
     await expect(stage.apply(1, ctx)).rejects.toThrow('boom');
-    await expect(Promise.race([stage.apply(2, ctx), new Promise((r) => setTimeout(() => r('stuck'), 100))])).resolves.toEqual([2]);
+    await expect(
+      Promise.race([stage.apply(2, ctx), new Promise((r) => setTimeout(() => r('stuck'), 100))]),
+    ).resolves.toEqual([2]);
   });
 });

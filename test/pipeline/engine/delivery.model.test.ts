@@ -22,10 +22,18 @@ import { burstStepsArb, configArb, largeConfigArb } from './delivery-model/spec.
 // (faked) global timers so that retries happen when the schedule advances time.
 vi.mock('node:timers/promises', async (importOriginal) => {
   const real = await importOriginal<typeof timersPromises>();
-  const sleep = <T>(ms?: number, value?: T, options?: { signal?: AbortSignal }): Promise<T> => new Promise((resolve, reject) => {
-    const timer = globalThis.setTimeout(() => resolve(value as T), ms);
-    options?.signal?.addEventListener('abort', () => { globalThis.clearTimeout(timer); reject(new Error('aborted')); }, { once: true });
-  });
+  const sleep = <T>(ms?: number, value?: T, options?: { signal?: AbortSignal }): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const timer = globalThis.setTimeout(() => resolve(value as T), ms);
+      options?.signal?.addEventListener(
+        'abort',
+        () => {
+          globalThis.clearTimeout(timer);
+          reject(new Error('aborted'));
+        },
+        { once: true },
+      );
+    });
   return { ...real, setTimeout: sleep };
 });
 
@@ -35,30 +43,57 @@ const TIMEOUT_MS = 240_000;
 const BUDGET_MS = 150_000;
 
 describe('the acknowledgement path, as a model', () => {
-  afterEach(() => { vi.useRealTimers(); });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
-  it('acknowledges a message only once everything derived from it settled, in arrival order, and holds nothing forever', async () => {
-    await assertProperty(deliveryProperty(), fcParams(1200), BUDGET_MS);
-  }, TIMEOUT_MS);
+  it(
+    'acknowledges a message only once everything derived from it settled, in arrival order, and holds nothing forever',
+    async () => {
+      await assertProperty(deliveryProperty(), fcParams(1200), BUDGET_MS);
+    },
+    TIMEOUT_MS,
+  );
 
-  it('keeps the same promises with a window stage under tight backpressure and broker overshoot', async () => {
-    const tight = configArb.map((c) => ({ ...c, pipeline: 'window' as const, maxUnsettled: Math.min(c.maxUnsettled, 3), overshoot: c.overshoot + 4 }));
-    await assertProperty(deliveryProperty(tight), fcParams(800), BUDGET_MS);
-  }, TIMEOUT_MS);
+  it(
+    'keeps the same promises with a window stage under tight backpressure and broker overshoot',
+    async () => {
+      const tight = configArb.map((c) => ({
+        ...c,
+        pipeline: 'window' as const,
+        maxUnsettled: Math.min(c.maxUnsettled, 3),
+        overshoot: c.overshoot + 4,
+      }));
+      await assertProperty(deliveryProperty(tight), fcParams(800), BUDGET_MS);
+    },
+    TIMEOUT_MS,
+  );
 
-  it('holds over a thousand messages at once (bursts past the first ring of DeferredAcks)', async () => {
-    await assertProperty(deliveryProperty(largeConfigArb, burstStepsArb), fcParams(15), BUDGET_MS);
-  }, TIMEOUT_MS);
+  it(
+    'holds over a thousand messages at once (bursts past the first ring of DeferredAcks)',
+    async () => {
+      await assertProperty(deliveryProperty(largeConfigArb, burstStepsArb), fcParams(15), BUDGET_MS);
+    },
+    TIMEOUT_MS,
+  );
 
-  it.each(mutants)('catches a deliberate bug: $name', async (mutant) => {
-    const remove = mutant.install();
-    try {
-      const result = await fc.check(deliveryProperty(), { ...fcParams(500), endOnFailure: true, interruptAfterTimeLimit: BUDGET_MS });
-      expect(result.failed).toBe(true);
-      const replay = `FC_SEED=${result.seed} FC_PATH=${result.counterexamplePath ?? ''}`;
-      expect(String((result.errorInstance as Error | undefined)?.message), replay).toMatch(mutant.expect);
-    } finally {
-      remove();
-    }
-  }, TIMEOUT_MS);
+  it.each(mutants)(
+    'catches a deliberate bug: $name',
+    async (mutant) => {
+      const remove = mutant.install();
+      try {
+        const result = await fc.check(deliveryProperty(), {
+          ...fcParams(500),
+          endOnFailure: true,
+          interruptAfterTimeLimit: BUDGET_MS,
+        });
+        expect(result.failed).toBe(true);
+        const replay = `FC_SEED=${result.seed} FC_PATH=${result.counterexamplePath ?? ''}`;
+        expect(String((result.errorInstance as Error | undefined)?.message), replay).toMatch(mutant.expect);
+      } finally {
+        remove();
+      }
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -13,7 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json } from '../../../pipeline/engine/decode/json.js';
 import { silentLogger } from '../../../pipeline/core/log.js';
 import { Runtime } from '../../../pipeline/engine/runtime/runtime.js';
-import type { DeadLetter, DeadLetterSink, MessageHandler, Sink, Source, Transform } from '../../../pipeline/core/types.js';
+import type {
+  DeadLetter,
+  DeadLetterSink,
+  MessageHandler,
+  Sink,
+  Source,
+  Transform,
+} from '../../../pipeline/core/types.js';
 import { alertQueue } from '../../../sinks/alert-queue/index.js';
 import { above } from '../../../transforms/alert-rules.js';
 import { parseTopic } from '../../../transforms/parse-topic.js';
@@ -28,23 +35,40 @@ class FakeSource implements Source<unknown> {
   readonly acked = new Set<number>();
   private handler: MessageHandler | undefined;
   private next = 0;
-  async open(handler: MessageHandler) { this.handler = handler; }
+  async open(handler: MessageHandler) {
+    this.handler = handler;
+  }
   async stopIntake() {}
   async close() {}
   send(device: string, tsOffsetMs: number, temperature: number): number {
     const id = this.next++;
     this.handler!({
-      topic: `fleet/site-1/${device}/telemetry`, payload: new TextEncoder().encode(JSON.stringify({ ts: T0 + tsOffsetMs, temperature })),
-      qos: 1, retain: false, receivedAtMs: Date.now(), decoder: json(), settle: () => { this.acked.add(id); },
+      topic: `fleet/site-1/${device}/telemetry`,
+      payload: new TextEncoder().encode(JSON.stringify({ ts: T0 + tsOffsetMs, temperature })),
+      qos: 1,
+      retain: false,
+      receivedAtMs: Date.now(),
+      decoder: json(),
+      settle: () => {
+        this.acked.add(id);
+      },
     });
     return id;
   }
 }
 
 const deadLetters: DeadLetterSink & { letters: DeadLetter[] } = {
-  name: 'dead-letters', letters: [], batch: { maxItems: 10, maxBytes: 1 << 20, maxWaitMs: 5, maxConcurrency: 1 },
-  accepts: (x): x is DeadLetter => true, encode: (l) => l.code, open: async () => {}, close: async () => {},
-  async write({ items }) { deadLetters.letters.push(...items); return { status: 'delivered' }; },
+  name: 'dead-letters',
+  letters: [],
+  batch: { maxItems: 10, maxBytes: 1 << 20, maxWaitMs: 5, maxConcurrency: 1 },
+  accepts: (x): x is DeadLetter => true,
+  encode: (l) => l.code,
+  open: async () => {},
+  close: async () => {},
+  async write({ items }) {
+    deadLetters.letters.push(...items);
+    return { status: 'delivered' };
+  },
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'tributary-alerts-redis-'));
@@ -62,10 +86,35 @@ async function freePort(): Promise<number> {
 }
 
 async function startRedis(): Promise<void> {
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+  server = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  );
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => {});
-  const up = await waitFor(async () => (await probe.connect().then(() => probe.ping(), () => '')) === 'PONG', 5000, 50);
+  const up = await waitFor(
+    async () =>
+      (await probe.connect().then(
+        () => probe.ping(),
+        () => '',
+      )) === 'PONG',
+    5000,
+    50,
+  );
   probe.disconnect();
   if (!up) throw new Error(`redis-server on port ${port} did not start`);
 }
@@ -93,14 +142,31 @@ describe('alerts across a Redis crash (kill -9, restart, AOF)', () => {
   it('holds acknowledgements while Redis is down and loses no alert', async () => {
     const name = queueName('restart');
     const sink = alertQueue({
-      url, queue: name, sweepIntervalMs: 0, batch: { maxWaitMs: 5 },
-      rules: [{ id: 'overheating', severity: 'critical', measurement: 'telemetry', when: above('temperature', { fire: 30, clear: 28 }) }],
+      url,
+      queue: name,
+      sweepIntervalMs: 0,
+      batch: { maxWaitMs: 5 },
+      rules: [
+        {
+          id: 'overheating',
+          severity: 'critical',
+          measurement: 'telemetry',
+          when: above('temperature', { fire: 30, clear: 28 }),
+        },
+      ],
     });
     const source = new FakeSource();
-    const stages = [toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms' }), parseTopic('fleet/{site}/{device}/telemetry')];
+    const stages = [
+      toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms' }),
+      parseTopic('fleet/{site}/{device}/telemetry'),
+    ];
     const runtime = new Runtime({
-      source, deadLetters, log: silentLogger, retry: { initialDelayMs: 20, maxDelayMs: 200, giveUpAfterMs: Infinity },
-      stages: stages as unknown as Array<Transform<unknown, unknown>>, sinks: [sink as Sink<unknown>],
+      source,
+      deadLetters,
+      log: silentLogger,
+      retry: { initialDelayMs: 20, maxDelayMs: 200, giveUpAfterMs: Infinity },
+      stages: stages as unknown as Array<Transform<unknown, unknown>>,
+      sinks: [sink as Sink<unknown>],
     });
     await runtime.start();
     const queue = new Queue(name, { connection: admin });
@@ -112,7 +178,11 @@ describe('alerts across a Redis crash (kill -9, restart, AOF)', () => {
       expect((await jobsOf(queue)).map((j) => j.summary[0])).toEqual(['overheating.firing']);
 
       killRedis(); // mid-stream, right after the firing job was enqueued
-      const held = [[5, 29.5], [6, 29], [7, 27]].map(([i, t]) => source.send('dev-1', i! * 1000, t!)); // 27 at 7 s resolves
+      const held = [
+        [5, 29.5],
+        [6, 29],
+        [7, 27],
+      ].map(([i, t]) => source.send('dev-1', i! * 1000, t!)); // 27 at 7 s resolves
       held.push(source.send('dev-2', 7000, 35)); // another device fires
       await new Promise((r) => setTimeout(r, 600));
       expect(held.filter((id) => source.acked.has(id))).toEqual([]);
@@ -125,7 +195,9 @@ describe('alerts across a Redis crash (kill -9, restart, AOF)', () => {
       expect(deadLetters.letters).toEqual([]);
       const jobs = await jobsOf(queue);
       expect(jobs.map((j) => [j.summary[0], j.summary[3], j.summary[4]])).toEqual([
-        ['overheating.firing', 'dev-1', 3000], ['overheating.firing', 'dev-2', 7000], ['overheating.resolved', 'dev-1', 7000],
+        ['overheating.firing', 'dev-1', 3000],
+        ['overheating.firing', 'dev-2', 7000],
+        ['overheating.resolved', 'dev-1', 7000],
       ]);
       expect(await admin.hlen(sink.keys.outbox)).toBe(0);
     } finally {

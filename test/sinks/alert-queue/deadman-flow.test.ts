@@ -4,7 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import type { PipelineFlow } from '../../../pipeline/core/types.js';
 import { MemoryAlertStore } from '../../../sinks/alert-queue/memory-store.js';
-import { deadmanHolds, timeKey, type AlertTransition, type MachineRule } from '../../../sinks/alert-queue/state-machine.js';
+import {
+  deadmanHolds,
+  timeKey,
+  type AlertTransition,
+  type MachineRule,
+} from '../../../sinks/alert-queue/state-machine.js';
 import { ruleOf, T0 } from '../../support/alert-cases.js';
 
 /** A fake clock (offsets from T0) and a pipeline flow on it that the test pauses and resumes. */
@@ -14,10 +19,16 @@ function pipeline() {
   const flow: PipelineFlow = { flowingForMs: () => (flowingSince === undefined ? 0 : now - flowingSince) };
   return {
     flow,
-    at: (offsetMs: number) => { now = T0 + offsetMs; },
+    at: (offsetMs: number) => {
+      now = T0 + offsetMs;
+    },
     now: () => now,
-    stall: () => { flowingSince = undefined; },
-    resume: () => { flowingSince = now; },
+    stall: () => {
+      flowingSince = undefined;
+    },
+    resume: () => {
+      flowingSince = now;
+    },
   };
 }
 
@@ -28,17 +39,37 @@ function sweeper(rules: Record<string, MachineRule>, p: ReturnType<typeof pipeli
   let sweeps = 0;
   return {
     store,
-    seen: (ruleId: string, ...devices: string[]) => store.apply({
-      now: p.now(), nowT: nowT(), workerId: 'w1', rules, groups: devices.map((d) => [ruleId, d, [[nowT(), 'c']]] as const),
-    }),
-    sweep: () => store.sweep({
-      now: p.now(), nowT: nowT(), workerId: 'w1', rules, hold: deadmanHolds(rules, p.flow.flowingForMs(), graceMs),
-      limit: 1000, graceMs: 10_000, claimLimit: 1000, lockMs: 1, // lockMs 1: every sweep of the test runs
-    }, `lock:${sweeps++}`),
+    seen: (ruleId: string, ...devices: string[]) =>
+      store.apply({
+        now: p.now(),
+        nowT: nowT(),
+        workerId: 'w1',
+        rules,
+        groups: devices.map((d) => [ruleId, d, [[nowT(), 'c']]] as const),
+      }),
+    sweep: () =>
+      store.sweep(
+        {
+          now: p.now(),
+          nowT: nowT(),
+          workerId: 'w1',
+          rules,
+          hold: deadmanHolds(rules, p.flow.flowingForMs(), graceMs),
+          limit: 1000,
+          graceMs: 10_000,
+          claimLimit: 1000,
+          lockMs: 1, // lockMs 1: every sweep of the test runs
+        },
+        `lock:${sweeps++}`,
+      ),
   };
 }
 
-const firing = (trs: readonly AlertTransition[]) => trs.filter((t) => t.state === 'firing').map((t) => `${t.ruleId}:${t.series}`).sort();
+const firing = (trs: readonly AlertTransition[]) =>
+  trs
+    .filter((t) => t.state === 'firing')
+    .map((t) => `${t.ruleId}:${t.series}`)
+    .sort();
 const deadman = (id: string, afterMs: number) => ruleOf(id, { kind: 'absent', afterMs });
 const devices = (n: number) => Array.from({ length: n }, (_, i) => `d${String(i).padStart(4, '0')}`);
 

@@ -8,11 +8,21 @@ import { timeKey } from '../../../sinks/alert-queue/state-machine.js';
 import { above, absent, predicate } from '../../../transforms/alert-rules.js';
 import { reading, T0 } from '../../support/alerts.js';
 
-const rule = (id: string, when: AlertRule['when']): AlertRule => ({ id, severity: 'warning', measurement: 'telemetry', when });
+const rule = (id: string, when: AlertRule['when']): AlertRule => ({
+  id,
+  severity: 'warning',
+  measurement: 'telemetry',
+  when,
+});
 const t = (ms: number) => timeKey(BigInt(T0 + ms) * 1_000_000n);
-const hot = () => new ObservationFold(compileRules([rule('hot', above('temperature', { fire: 30, clear: 28 })), rule('dead', absent({ afterMs: 1000 }))]));
+const hot = () =>
+  new ObservationFold(
+    compileRules([rule('hot', above('temperature', { fire: 30, clear: 28 })), rule('dead', absent({ afterMs: 1000 }))]),
+  );
 const signals = (groups: ReturnType<ObservationFold['take']>['groups'], ruleId = 'hot') =>
-  groups.filter((g) => g[0] === ruleId).map((g) => g[2].map((o) => `${o[1]}${Number(BigInt(o[0]) / 1_000_000n) - T0}`).join(' '));
+  groups
+    .filter((g) => g[0] === ruleId)
+    .map((g) => g[2].map((o) => `${o[1]}${Number(BigInt(o[0]) / 1_000_000n) - T0}`).join(' '));
 
 describe('ObservationFold', () => {
   it('a take holds everything folded since the last one, and starts the fold empty', () => {
@@ -22,7 +32,11 @@ describe('ObservationFold', () => {
     expect(fold.empty).toBe(false);
     const first = fold.take(t(100));
     expect(signals(first.groups)).toEqual(['c0 c4']);
-    expect(first.groups.find((g) => g[0] === 'dead')).toEqual(['dead', seriesKey(reading('d1', 0, {})), [[t(100), 'c']]]);
+    expect(first.groups.find((g) => g[0] === 'dead')).toEqual([
+      'dead',
+      seriesKey(reading('d1', 0, {})),
+      [[t(100), 'c']],
+    ]);
     expect(fold.empty).toBe(true);
     fold.add(reading('d1', 5, { temperature: 35 }));
     expect(signals(fold.take(t(200)).groups)).toEqual(['f5']);
@@ -39,7 +53,11 @@ describe('ObservationFold', () => {
     const retry = fold.take(t(200));
     // d1: c0 c2 (taken) + c3 c4 f5 (meanwhile) → one run of clears, thinned to its ends.
     expect(signals(retry.groups)).toEqual(['c0 c4 f5', 'f0', 'c0']);
-    expect(retry.groups.filter((g) => g[0] === 'dead').map((g) => g[2])).toEqual([[[t(200), 'c']], [[t(200), 'c']], [[t(200), 'c']]]);
+    expect(retry.groups.filter((g) => g[0] === 'dead').map((g) => g[2])).toEqual([
+      [[t(200), 'c']],
+      [[t(200), 'c']],
+      [[t(200), 'c']],
+    ]);
   });
 
   it('after a written take is recycled, its series fold afresh: nothing of the old take comes back', () => {
@@ -64,19 +82,36 @@ describe('ObservationFold', () => {
 
   it('readings out of time order are sorted before thinning', () => {
     const fold = hot();
-    [[5, 20], [1, 21], [3, 22], [2, 35], [4, 23]].forEach(([ms, v]) => fold.add(reading('d1', ms!, { temperature: v! })));
+    [
+      [5, 20],
+      [1, 21],
+      [3, 22],
+      [2, 35],
+      [4, 23],
+    ].forEach(([ms, v]) => fold.add(reading('d1', ms!, { temperature: v! })));
     expect(signals(fold.take(t(9)).groups)).toEqual(['c1 f2 c3 c5']);
   });
 
   it('a reading a rule throws on is reported with the reason and folds nothing', () => {
-    const fold = new ObservationFold(compileRules([
-      rule('hot', above('temperature', { fire: 30 })),
-      rule('odd', predicate('status', (v) => { if (v === 'boom') throw new Error('bad status'); return v === 'odd'; })),
-    ]));
+    const fold = new ObservationFold(
+      compileRules([
+        rule('hot', above('temperature', { fire: 30 })),
+        rule(
+          'odd',
+          predicate('status', (v) => {
+            if (v === 'boom') throw new Error('bad status');
+            return v === 'odd';
+          }),
+        ),
+      ]),
+    );
     const added = fold.add(reading('d1', 0, { temperature: 40, status: 'boom' }));
     expect(ruleFailureOf(added)).toEqual({ code: 'alert_rule_error', reason: 'rule odd: bad status' });
     expect(fold.empty).toBe(true);
     expect(ruleFailureOf(fold.add(reading('d1', 1, { temperature: 40, status: 'odd' })))).toBeUndefined();
-    expect(fold.take(t(9)).groups.map((g) => [g[0], g[2].map((o) => o[1] + String(o[2]))])).toEqual([['hot', ['f40']], ['odd', ['fodd']]]);
+    expect(fold.take(t(9)).groups.map((g) => [g[0], g[2].map((o) => o[1] + String(o[2]))])).toEqual([
+      ['hot', ['f40']],
+      ['odd', ['fodd']],
+    ]);
   });
 });

@@ -14,7 +14,13 @@ afterAll(async () => {
 });
 
 const letter = (topic: string, code = 'decode_error'): DeadLetter => ({
-  code, reason: 'r', stage: 'decode:json', topic, qos: 1, receivedAtMs: 1_700_000_000_000, payload: Buffer.from(topic),
+  code,
+  reason: 'r',
+  stage: 'decode:json',
+  topic,
+  qos: 1,
+  receivedAtMs: 1_700_000_000_000,
+  payload: Buffer.from(topic),
 });
 
 describe('redisDeadLetters', () => {
@@ -31,7 +37,11 @@ describe('redisDeadLetters', () => {
     expect(await sink.write({ items: [], encoded: [encoded[1]!] })).toEqual({ status: 'delivered' });
     await sink.close();
     const [entry] = await listDeadLetters(redis, stream);
-    expect(entry?.letter).toMatchObject({ pipeline: 'fleet', topic: 'a/b', payloadBase64: Buffer.from('a/b').toString('base64') });
+    expect(entry?.letter).toMatchObject({
+      pipeline: 'fleet',
+      topic: 'a/b',
+      payloadBase64: Buffer.from('a/b').toString('base64'),
+    });
   });
 });
 
@@ -43,13 +53,19 @@ describe('listDeadLetters / replayDeadLetters', () => {
     const multi = redis.multi();
     for (let i = 1; i <= 1300; i++) {
       const ours = i === 10 || i === 700 || i === 1290;
-      multi.xadd(stream, `${1000 + i}-0`, 'letter', encodeDeadLetter(letter(ours ? `ours/${i}` : `theirs/${i}`), ours ? 'ours' : 'theirs'));
+      multi.xadd(
+        stream,
+        `${1000 + i}-0`,
+        'letter',
+        encodeDeadLetter(letter(ours ? `ours/${i}` : `theirs/${i}`), ours ? 'ours' : 'theirs'),
+      );
     }
     multi.xadd(stream, '2400-0', 'letter', encodeDeadLetter(letter('ours/legacy'))); // no pipeline field
     await multi.exec();
     const match = (l: { pipeline?: string }) => l.pipeline === 'ours';
-    const topics = async (...args: Parameters<typeof listDeadLetters> extends [unknown, unknown, ...infer R] ? R : never) =>
-      (await listDeadLetters(redis, stream, ...args)).map((e) => e.letter.topic);
+    const topics = async (
+      ...args: Parameters<typeof listDeadLetters> extends [unknown, unknown, ...infer R] ? R : never
+    ) => (await listDeadLetters(redis, stream, ...args)).map((e) => e.letter.topic);
 
     expect(await topics(100, { match })).toEqual(['ours/10', 'ours/700', 'ours/1290']);
     expect(await topics(2, { match, order: 'newest-first' })).toEqual(['ours/1290', 'ours/700']);
@@ -59,7 +75,17 @@ describe('listDeadLetters / replayDeadLetters', () => {
     expect(await topics(3)).toEqual(['theirs/1', 'theirs/2', 'theirs/3']);
 
     const published: string[] = [];
-    expect(await replayDeadLetters(redis, stream, async (topic) => { published.push(topic); }, 2, { match })).toBe(2);
+    expect(
+      await replayDeadLetters(
+        redis,
+        stream,
+        async (topic) => {
+          published.push(topic);
+        },
+        2,
+        { match },
+      ),
+    ).toBe(2);
     expect(published).toEqual(['ours/10', 'ours/700']);
     expect(await topics(100, { match })).toEqual(['ours/1290']);
     expect(await redis.xlen(stream)).toBe(1299);

@@ -27,7 +27,14 @@ describe('classifyWriteError', () => {
   });
 
   it('422 (InfluxDB 2.x: field-type conflict, outside retention) → rejected like 400, not retried', () => {
-    const failure = rejected(classify(http(422, '{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict"}')));
+    const failure = rejected(
+      classify(
+        http(
+          422,
+          '{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict"}',
+        ),
+      ),
+    );
     expect(failure.code).toBe('write_rejected');
     expect(failure.reason).toMatch(/^InfluxDB rejected the write \(422\): .*field type conflict/);
   });

@@ -10,12 +10,22 @@ import { toReadings } from '../../../transforms/index.js';
 describe('influxdb sink on the real InfluxDB 1.6.7', () => {
   it('a field-type conflict inside a batch: the conflicting points are dead-lettered, the others stored', async () => {
     const db = uniqueName('conflict');
-    const sink = influxdb({ url: INFLUX_URL, api: 'v1', database: db, createDatabase: true, batch: { maxItems: 1000, maxWaitMs: 20 } });
+    const sink = influxdb({
+      url: INFLUX_URL,
+      api: 'v1',
+      database: db,
+      createDatabase: true,
+      batch: { maxItems: 1000, maxWaitMs: 20 },
+    });
     const source = new FakeSource(1000);
     const dead = fakeDeadLetters();
     const runtime = new Runtime({
-      source, stages: [toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms' }) as never], sinks: [sink as never],
-      deadLetters: dead, log: silentLogger, retry: { initialDelayMs: 10, maxDelayMs: 50, giveUpAfterMs: Infinity },
+      source,
+      stages: [toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms' }) as never],
+      sinks: [sink as never],
+      deadLetters: dead,
+      log: silentLogger,
+      retry: { initialDelayMs: 10, maxDelayMs: 50, giveUpAfterMs: Infinity },
     });
     await runtime.start();
     // Establish `temperature` as a float field, then send 200 points of which 3 carry a string.
@@ -49,10 +59,17 @@ describe('influxdb sink on the real InfluxDB 1.6.7', () => {
     const db = uniqueName('exact');
     const sink = influxdb({ url: INFLUX_URL, api: 'v1', database: db, createDatabase: true });
     await sink.open();
-    const reading: Reading = { measurement: 'm', tags: { device: 'd 1' }, fields: { counter: 9007199254740993n, note: 'say "hi"\nbye' }, timeNs: 1700000000123456789n };
+    const reading: Reading = {
+      measurement: 'm',
+      tags: { device: 'd 1' },
+      fields: { counter: 9007199254740993n, note: 'say "hi"\nbye' },
+      timeNs: 1700000000123456789n,
+    };
     expect(await sink.write({ items: [reading], encoded: [sink.encode(reading)] })).toEqual({ status: 'delivered' });
     // Read the raw JSON: JSON.parse would round the integer and the timestamp.
-    const res = await fetch(`${INFLUX_URL}/query?${new URLSearchParams({ db, q: 'SELECT counter, note, device FROM m', epoch: 'ns' })}`);
+    const res = await fetch(
+      `${INFLUX_URL}/query?${new URLSearchParams({ db, q: 'SELECT counter, note, device FROM m', epoch: 'ns' })}`,
+    );
     const text = await res.text();
     expect(text).toContain('[1700000000123456789,9007199254740993,"say \\"hi\\"\\nbye","d 1"]');
     await influxQuery(db, `DROP DATABASE "${db}"`);

@@ -18,15 +18,32 @@ import { freePort, startVictoria, stopVictoria, vmCount, vmDelete, vmExport, VM_
 const T0_MS = 1_700_000_000_000; // fixed past times: the instance keeps 100 years
 const retry = { initialDelayMs: 50, maxDelayMs: 300, giveUpAfterMs: Infinity };
 const v2 = (url: string, extra: Partial<Parameters<typeof influxdb>[0]> = {}) =>
-  influxdb({ url, api: 'v2', org: 'tributary', bucket: 'telemetry', token: 'any-token', batch: { maxWaitMs: 20 }, timeoutMs: 5000, ...extra });
-const reading = (measurement: string, i: number, fields: Reading['fields'] = { value: i }): Reading =>
-  ({ measurement, tags: { device: `d${i % 3}` }, fields, timeNs: BigInt(T0_MS + i) * 1_000_000n });
+  influxdb({
+    url,
+    api: 'v2',
+    org: 'tributary',
+    bucket: 'telemetry',
+    token: 'any-token',
+    batch: { maxWaitMs: 20 },
+    timeoutMs: 5000,
+    ...extra,
+  });
+const reading = (measurement: string, i: number, fields: Reading['fields'] = { value: i }): Reading => ({
+  measurement,
+  tags: { device: `d${i % 3}` },
+  fields,
+  timeNs: BigInt(T0_MS + i) * 1_000_000n,
+});
 const series = (measurement: string) => `{__name__=~"${measurement}_.*"}`;
 const made: string[] = [];
 const run = process.env.TRIBUTARY_TEST_RUN ?? 'none';
 
-beforeAll(() => { startVictoria(); }, 600_000); // the first run installs it
-afterAll(async () => { for (const m of made) await vmDelete(VM_URL, series(m)); });
+beforeAll(() => {
+  startVictoria();
+}, 600_000); // the first run installs it
+afterAll(async () => {
+  for (const m of made) await vmDelete(VM_URL, series(m));
+});
 
 /** A unique measurement, deleted from the shared instance after the file. */
 function measurement(prefix: string): string {
@@ -39,23 +56,47 @@ describe('influxdb sink, /api/v2/write, on the real VictoriaMetrics', () => {
   it('MQTT → runtime → v2 (token, org, bucket, precision ns): every value read back as published', async () => {
     const m = measurement('vmroundtrip');
     const group = uniqueName('vmgroup');
-    const source = mqttSource({ url: MQTT_URL, clientId: `${group}-0`, group, subscribe: [{ topic: `${group}/+/+/telemetry`, decode: json() }] });
-    const def = definePipeline({ name: 'vm' }).from(source)
+    const source = mqttSource({
+      url: MQTT_URL,
+      clientId: `${group}-0`,
+      group,
+      subscribe: [{ topic: `${group}/+/+/telemetry`, decode: json() }],
+    });
+    const def = definePipeline({ name: 'vm' })
+      .from(source)
       .pipe(toReadings({ measurement: m, time: ['ts'], timeUnit: 'us', integers: ['battery'] }))
       .pipe(parseTopic(`${group}/{site}/{device}/telemetry`))
       .to(v2(VM_URL));
     const dead = fakeDeadLetters();
-    const runtime = new Runtime({ source: def.source, stages: def.stages, sinks: def.sinks, deadLetters: dead, log: silentLogger, retry });
+    const runtime = new Runtime({
+      source: def.source,
+      stages: def.stages,
+      sinks: def.sinks,
+      deadLetters: dead,
+      log: silentLogger,
+      retry,
+    });
     await runtime.start();
     const pub = await mqtt.connectAsync(MQTT_URL, { reconnectPeriod: 0 });
     const sent = Array.from({ length: 300 }, (_, i) => ({
       topic: `${group}/site-${i % 2}/dev-${i % 5}/telemetry`,
       // µs with a sub-ms part: sent as ns, stored by VictoriaMetrics in whole ms
-      body: { ts: (T0_MS + i) * 1000 + 789, temperature: 20 + i / 8, battery: i % 100, charging: i % 2 === 0, status: 'ok' },
+      body: {
+        ts: (T0_MS + i) * 1000 + 789,
+        temperature: 20 + i / 8,
+        battery: i % 100,
+        charging: i % 2 === 0,
+        status: 'ok',
+      },
     }));
     for (const s of sent) await pub.publishAsync(s.topic, JSON.stringify(s.body), { qos: 1 });
     await pub.endAsync();
-    expect(await waitFor(async () => (await vmCount(VM_URL, `${m}_temperature`)) === 300 && runtime.stats.unsettled === 0, 20_000)).toBe(true);
+    expect(
+      await waitFor(
+        async () => (await vmCount(VM_URL, `${m}_temperature`)) === 300 && runtime.stats.unsettled === 0,
+        20_000,
+      ),
+    ).toBe(true);
     expect(await runtime.stop()).toBe(true);
     await wipeSession(`${group}-0`);
     expect(dead.delivered).toEqual([]);
@@ -63,13 +104,19 @@ describe('influxdb sink, /api/v2/write, on the real VictoriaMetrics', () => {
     const stored = new Map<string, number>(); // `field site device ms` → value
     for (const s of await vmExport(VM_URL, series(m))) {
       expect(s.metric.db).toBeUndefined(); // /api/v2/write adds no label for the bucket (1.79)
-      s.timestamps.forEach((t, i) => stored.set(`${s.metric.__name__} ${s.metric.site} ${s.metric.device} ${t}`, s.values[i]!));
+      s.timestamps.forEach((t, i) =>
+        stored.set(`${s.metric.__name__} ${s.metric.site} ${s.metric.device} ${t}`, s.values[i]!),
+      );
     }
     expect(stored.size).toBe(300 * 4); // temperature, battery, charging, and status (below)
     for (const { topic, body } of sent) {
       const [, site, device] = topic.split('/');
       const at = (field: string) => stored.get(`${m}_${field} ${site} ${device} ${Math.floor(body.ts / 1000)}`);
-      expect([at('temperature'), at('battery'), at('charging')]).toEqual([body.temperature, body.battery, body.charging ? 1 : 0]);
+      expect([at('temperature'), at('battery'), at('charging')]).toEqual([
+        body.temperature,
+        body.battery,
+        body.charging ? 1 : 0,
+      ]);
       expect(at('status')).toBe(0); // VictoriaMetrics keeps numbers only: a string field becomes 0
     }
   });
@@ -83,7 +130,12 @@ describe('influxdb sink, /api/v2/write, on the real VictoriaMetrics', () => {
       const items = Array.from({ length: 500 }, (_, i) => reading(m, i, { value: i / 4, count: BigInt(i) }));
       expect(await sink.write({ items, encoded: items.map((r) => sink.encode(r)) })).toEqual({ status: 'delivered' });
       expect(front.seen).toHaveLength(1);
-      expect(front.seen[0]).toMatchObject({ path: '/api/v2/write?org=tributary&bucket=telemetry&precision=ns', encoding: 'gzip', magic: '1f8b', auth: 'Token any-token' });
+      expect(front.seen[0]).toMatchObject({
+        path: '/api/v2/write?org=tributary&bucket=telemetry&precision=ns',
+        encoding: 'gzip',
+        magic: '1f8b',
+        auth: 'Token any-token',
+      });
       const values = (await vmExport(VM_URL, `${m}_value`)).flatMap((s) => s.values).sort((a, b) => a - b);
       expect(values).toEqual(items.map((_, i) => i / 4));
       expect(await vmCount(VM_URL, `${m}_count`)).toBe(500);
@@ -124,11 +176,13 @@ describe('VictoriaMetrics instances of their own: auth and read-only storage', (
       const items = [reading(m, 1)];
       const token = v2(url);
       expect(await token.write({ items, encoded: items.map((r) => token.encode(r)) })).toMatchObject({
-        status: 'retry', failure: { code: 'write_unauthorized', reason: expect.stringMatching(/\(401\): check the token/) },
+        status: 'retry',
+        failure: { code: 'write_unauthorized', reason: expect.stringMatching(/\(401\): check the token/) },
       });
       const wrong = v2(url, { token: undefined, username: 'writer', password: 'nope' });
       expect(await wrong.write({ items, encoded: items.map((r) => wrong.encode(r)) })).toMatchObject({
-        status: 'retry', failure: { code: 'write_unauthorized', reason: expect.stringMatching(/check the username and password$/) },
+        status: 'retry',
+        failure: { code: 'write_unauthorized', reason: expect.stringMatching(/check the username and password$/) },
       });
       const basic = v2(url, { token: undefined, username: 'writer', password: 'vm-pass-3' });
       expect(await basic.write({ items, encoded: items.map((r) => basic.encode(r)) })).toEqual({ status: 'delivered' });
@@ -146,12 +200,23 @@ describe('VictoriaMetrics instances of their own: auth and read-only storage', (
       const probe = v2(url);
       const probeItem = [reading(measurement('vmprobe'), 0)];
       // The storage turns read-only within a second of start.
-      expect(await waitFor(async () => (await probe.write({ items: probeItem, encoded: probeItem.map((r) => probe.encode(r)) })).status === 'retry', 10_000)).toBe(true);
+      expect(
+        await waitFor(
+          async () =>
+            (await probe.write({ items: probeItem, encoded: probeItem.map((r) => probe.encode(r)) })).status ===
+            'retry',
+          10_000,
+        ),
+      ).toBe(true);
       const m = measurement('vmreadonly');
       const source = new FakeSource(1000);
       const runtime = new Runtime({
-        source, stages: [toReadings({ measurement: m, time: ['ts'], timeUnit: 'ms' }) as never], sinks: [v2(url) as never],
-        deadLetters: fakeDeadLetters(), log: silentLogger, retry,
+        source,
+        stages: [toReadings({ measurement: m, time: ['ts'], timeUnit: 'ms' }) as never],
+        sinks: [v2(url) as never],
+        deadLetters: fakeDeadLetters(),
+        log: silentLogger,
+        retry,
       });
       await runtime.start();
       const ids = Array.from({ length: 50 }, (_, i) => source.send(`{"ts":${T0_MS + i},"value":${i}}`));
@@ -176,8 +241,12 @@ describe('statuses VictoriaMetrics does not produce, from a front server before 
       const source = new FakeSource(1000);
       const dead = fakeDeadLetters();
       const runtime = new Runtime({
-        source, stages: [toReadings({ measurement: m, time: ['ts'], timeUnit: 'ms' }) as never],
-        sinks: [v2(front.url, { batch: { maxItems: 400, maxWaitMs: 50 } }) as never], deadLetters: dead, log: silentLogger, retry,
+        source,
+        stages: [toReadings({ measurement: m, time: ['ts'], timeUnit: 'ms' }) as never],
+        sinks: [v2(front.url, { batch: { maxItems: 400, maxWaitMs: 50 } }) as never],
+        deadLetters: dead,
+        log: silentLogger,
+        retry,
       });
       await runtime.start();
       const ids = Array.from({ length: 400 }, (_, i) => source.send(`{"ts":${T0_MS + i},"value":${i}}`));
@@ -199,8 +268,12 @@ describe('statuses VictoriaMetrics does not produce, from a front server before 
     try {
       const source = new FakeSource(100);
       const runtime = new Runtime({
-        source, stages: [toReadings({ measurement: m, time: ['ts'], timeUnit: 'ms' }) as never], sinks: [v2(front.url) as never],
-        deadLetters: fakeDeadLetters(), log: silentLogger, retry,
+        source,
+        stages: [toReadings({ measurement: m, time: ['ts'], timeUnit: 'ms' }) as never],
+        sinks: [v2(front.url) as never],
+        deadLetters: fakeDeadLetters(),
+        log: silentLogger,
+        retry,
       });
       await runtime.start();
       const id = source.send(`{"ts":${T0_MS},"value":1}`);
@@ -216,10 +289,21 @@ describe('statuses VictoriaMetrics does not produce, from a front server before 
   });
 });
 
-interface SeenRequest { path: string; encoding?: string; auth?: string; magic: string; bytes: number; status: number; at: number }
+interface SeenRequest {
+  path: string;
+  encoding?: string;
+  auth?: string;
+  magic: string;
+  bytes: number;
+  status: number;
+  at: number;
+}
 
 /** Records each request; answers what `answer` returns for its body size, else forwards it to `target`. */
-async function frontServer(target: string, answer: (bytes: number) => { status: number; retryAfter?: string } | undefined) {
+async function frontServer(
+  target: string,
+  answer: (bytes: number) => { status: number; retryAfter?: string } | undefined,
+) {
   const to = new URL(target);
   const seen: SeenRequest[] = [];
   const server = createServer((req, res) => {
@@ -228,22 +312,39 @@ async function frontServer(target: string, answer: (bytes: number) => { status: 
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const entry: SeenRequest = {
-        path: req.url ?? '', encoding: req.headers['content-encoding'], auth: req.headers.authorization,
-        magic: body.subarray(0, 2).toString('hex'), bytes: body.length, status: 0, at: Date.now(),
+        path: req.url ?? '',
+        encoding: req.headers['content-encoding'],
+        auth: req.headers.authorization,
+        magic: body.subarray(0, 2).toString('hex'),
+        bytes: body.length,
+        status: 0,
+        at: Date.now(),
       };
       seen.push(entry);
       const canned = answer(body.length);
       if (canned) {
         entry.status = canned.status;
-        res.writeHead(canned.status, { 'content-type': 'application/json', ...(canned.retryAfter ? { 'retry-after': canned.retryAfter } : {}) });
+        res.writeHead(canned.status, {
+          'content-type': 'application/json',
+          ...(canned.retryAfter ? { 'retry-after': canned.retryAfter } : {}),
+        });
         res.end(JSON.stringify({ code: 'front', message: `front server: ${canned.status}` }));
         return;
       }
-      const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } }, (r) => {
-        entry.status = r.statusCode ?? 0;
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
+      const up = request(
+        {
+          host: to.hostname,
+          port: to.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: to.host },
+        },
+        (r) => {
+          entry.status = r.statusCode ?? 0;
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
       up.on('error', (e) => res.writeHead(502).end(e.message));
       up.end(body);
     });
@@ -252,6 +353,10 @@ async function frontServer(target: string, answer: (bytes: number) => { status: 
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

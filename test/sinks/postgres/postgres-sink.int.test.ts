@@ -16,16 +16,28 @@ function sink(options: Partial<PostgresOptions> = {}): PostgresSink {
   return s;
 }
 
-const reading = (device: string, timeMs: number, fields: Reading['fields'], tags: Record<string, string> = {}): Reading =>
-  ({ measurement: 'telemetry', tags: { site: 'a', device, ...tags }, fields, timeNs: BigInt(timeMs) * 1_000_000n });
+const reading = (
+  device: string,
+  timeMs: number,
+  fields: Reading['fields'],
+  tags: Record<string, string> = {},
+): Reading => ({
+  measurement: 'telemetry',
+  tags: { site: 'a', device, ...tags },
+  fields,
+  timeNs: BigInt(timeMs) * 1_000_000n,
+});
 
-const write = (s: PostgresSink, items: Reading[]): Promise<WriteResult> => s.write({ items, encoded: items.map((r) => s.encode(r)) });
+const write = (s: PostgresSink, items: Reading[]): Promise<WriteResult> =>
+  s.write({ items, encoded: items.map((r) => s.encode(r)) });
 
 async function rows(sql: string): Promise<Array<Record<string, unknown>>> {
   return (await admin.query(sql)).rows as Array<Record<string, unknown>>;
 }
 
-beforeAll(async () => { await admin.query('SELECT 1'); });
+beforeAll(async () => {
+  await admin.query('SELECT 1');
+});
 afterAll(async () => {
   for (const s of sinks) await s.close();
   await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -36,19 +48,52 @@ describe('postgres sink, wide layout', () => {
   it('creates the schema and a table per measurement with typed columns, and writes one row per reading', async () => {
     const s = sink();
     await s.open();
-    expect(await write(s, [
-      reading('dev-1', 1_700_000_000_000, { temperature: 21.5, battery: 80n, ok: true, status: 'fine' }),
-      reading('dev-2', 1_700_000_000_000, { temperature: 19, battery: 9_007_199_254_740_993n, ok: false, status: 'low' }),
-    ])).toEqual({ status: 'delivered' });
-    const columns = await rows(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = '${schema}' AND table_name = 'telemetry' ORDER BY ordinal_position`);
+    expect(
+      await write(s, [
+        reading('dev-1', 1_700_000_000_000, { temperature: 21.5, battery: 80n, ok: true, status: 'fine' }),
+        reading('dev-2', 1_700_000_000_000, {
+          temperature: 19,
+          battery: 9_007_199_254_740_993n,
+          ok: false,
+          status: 'low',
+        }),
+      ]),
+    ).toEqual({ status: 'delivered' });
+    const columns = await rows(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = '${schema}' AND table_name = 'telemetry' ORDER BY ordinal_position`,
+    );
     expect(columns.map((c) => `${String(c.column_name)}:${String(c.data_type)}`)).toEqual([
-      'time:timestamp with time zone', 'series:text', 'site:text', 'device:text',
-      'temperature:double precision', 'battery:bigint', 'ok:boolean', 'status:text',
+      'time:timestamp with time zone',
+      'series:text',
+      'site:text',
+      'device:text',
+      'temperature:double precision',
+      'battery:bigint',
+      'ok:boolean',
+      'status:text',
     ]);
-    const written = await rows(`SELECT extract(epoch FROM time)::text AS t, series, device, temperature, battery::text, ok, status FROM "${schema}".telemetry ORDER BY device`);
+    const written = await rows(
+      `SELECT extract(epoch FROM time)::text AS t, series, device, temperature, battery::text, ok, status FROM "${schema}".telemetry ORDER BY device`,
+    );
     expect(written).toEqual([
-      { t: '1700000000.000000', series: 'telemetry,device=dev-1,site=a', device: 'dev-1', temperature: 21.5, battery: '80', ok: true, status: 'fine' },
-      { t: '1700000000.000000', series: 'telemetry,device=dev-2,site=a', device: 'dev-2', temperature: 19, battery: '9007199254740993', ok: false, status: 'low' },
+      {
+        t: '1700000000.000000',
+        series: 'telemetry,device=dev-1,site=a',
+        device: 'dev-1',
+        temperature: 21.5,
+        battery: '80',
+        ok: true,
+        status: 'fine',
+      },
+      {
+        t: '1700000000.000000',
+        series: 'telemetry,device=dev-2,site=a',
+        device: 'dev-2',
+        temperature: 19,
+        battery: '9007199254740993',
+        ok: false,
+        status: 'low',
+      },
     ]);
   });
 
@@ -57,8 +102,12 @@ describe('postgres sink, wide layout', () => {
     await s.open();
     const first = reading('dev-3', 1_700_000_001_000, { temperature: 20, status: 'ok' });
     expect(await write(s, [first])).toEqual({ status: 'delivered' });
-    expect(await write(s, [first, reading('dev-3', 1_700_000_001_000, { temperature: 22.25 })])).toEqual({ status: 'delivered' });
-    expect(await rows(`SELECT temperature, status FROM "${schema}".telemetry WHERE device = 'dev-3'`)).toEqual([{ temperature: 22.25, status: 'ok' }]);
+    expect(await write(s, [first, reading('dev-3', 1_700_000_001_000, { temperature: 22.25 })])).toEqual({
+      status: 'delivered',
+    });
+    expect(await rows(`SELECT temperature, status FROM "${schema}".telemetry WHERE device = 'dev-3'`)).toEqual([
+      { temperature: 22.25, status: 'ok' },
+    ]);
   });
 
   it('adds columns for new tag and field keys, from two workers at once', async () => {
@@ -69,7 +118,11 @@ describe('postgres sink, wide layout', () => {
       write(b, [reading('dev-5', 1_700_000_002_000, { pressure: 990.5, lux: 300n }, { floor: '3' })]),
     ]);
     expect(results).toEqual([{ status: 'delivered' }, { status: 'delivered' }]);
-    expect(await rows(`SELECT device, floor, pressure, lux::text FROM "${schema}".telemetry WHERE floor IS NOT NULL ORDER BY device`)).toEqual([
+    expect(
+      await rows(
+        `SELECT device, floor, pressure, lux::text FROM "${schema}".telemetry WHERE floor IS NOT NULL ORDER BY device`,
+      ),
+    ).toEqual([
       { device: 'dev-4', floor: '2', pressure: 1013.2, lux: null },
       { device: 'dev-5', floor: '3', pressure: 990.5, lux: '300' },
     ]);
@@ -90,18 +143,28 @@ describe('postgres sink, wide layout', () => {
     expect(result.status).toBe('partial');
     const rejected = result.status === 'partial' ? result.rejected : [];
     expect(rejected.map((r) => r.index)).toEqual([2, 3, 4, 0]);
-    expect(rejected.find((r) => r.index === 0)!.failure).toEqual({ code: 'postgres_rejected', reason: 'field "temperature" is text, but column "temperature" of "telemetry" is double precision' });
+    expect(rejected.find((r) => r.index === 0)!.failure).toEqual({
+      code: 'postgres_rejected',
+      reason: 'field "temperature" is text, but column "temperature" of "telemetry" is double precision',
+    });
     expect(rejected.find((r) => r.index === 2)!.failure.reason).toBe('"device" is both a tag and a field');
-    expect(await rows(`SELECT temperature FROM "${schema}".telemetry WHERE device = 'dev-6'`)).toEqual([{ temperature: 23 }]);
+    expect(await rows(`SELECT temperature FROM "${schema}".telemetry WHERE device = 'dev-6'`)).toEqual([
+      { temperature: 23 },
+    ]);
   });
 
   it('classifies a batch PostgreSQL refuses as rejected (the runtime then bisects it) and keeps nothing of it', async () => {
     const s = sink();
     await s.open();
-    const result = await write(s, [reading('dev-7', 1_700_000_008_000, { status: 'fine' }), reading('dev-7', 1_700_000_009_000, { status: 'nul\u0000byte' })]);
+    const result = await write(s, [
+      reading('dev-7', 1_700_000_008_000, { status: 'fine' }),
+      reading('dev-7', 1_700_000_009_000, { status: 'nul\u0000byte' }),
+    ]);
     expect(result).toMatchObject({ status: 'rejected', failure: { code: 'postgres_rejected' } });
     expect(result.status === 'rejected' && result.failure.reason).toMatch(/^PostgreSQL rejected the rows \(22021\)/);
-    expect(await rows(`SELECT count(*)::int AS n FROM "${schema}".telemetry WHERE device = 'dev-7'`)).toEqual([{ n: 0 }]);
+    expect(await rows(`SELECT count(*)::int AS n FROM "${schema}".telemetry WHERE device = 'dev-7'`)).toEqual([
+      { n: 0 },
+    ]);
     expect(await write(s, [reading('dev-7', 1_700_000_008_000, { status: 'fine' })])).toEqual({ status: 'delivered' });
   });
 });
@@ -114,10 +177,14 @@ describe('postgres sink, narrow layout', () => {
     const r = reading('dev-8', 1_700_000_010_000, { temperature: 20.5, counter: 9_223_372_036_854_775_807n, ok: true });
     expect(await write(s, [r])).toEqual({ status: 'delivered' });
     expect(await write(s, [r, { ...r, fields: { humidity: 40 } }])).toEqual({ status: 'delivered' });
-    expect(await rows(`SELECT measurement, series, tags::text, fields::text FROM "${schema}".readings`)).toEqual([{
-      measurement: 'telemetry', series: 'telemetry,device=dev-8,site=a',
-      tags: '{"site": "a", "device": "dev-8"}', fields: '{"ok": true, "counter": 9223372036854775807, "humidity": 40, "temperature": 20.5}',
-    }]);
+    expect(await rows(`SELECT measurement, series, tags::text, fields::text FROM "${schema}".readings`)).toEqual([
+      {
+        measurement: 'telemetry',
+        series: 'telemetry,device=dev-8,site=a',
+        tags: '{"site": "a", "device": "dev-8"}',
+        fields: '{"ok": true, "counter": 9223372036854775807, "humidity": 40, "temperature": 20.5}',
+      },
+    ]);
   });
 });
 

@@ -13,9 +13,15 @@ const RATE = 5_000;
 const setup = fleetSetup('pgkill');
 const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
 const env = {
-  TRIBUTARY_MQTT_URL: MQTT_URL, TRIBUTARY_INFLUX_URL: INFLUX_URL, TRIBUTARY_REDIS_URL: REDIS_URL, TRIBUTARY_INFLUX_DATABASE: setup.db,
-  TRIBUTARY_GROUP: setup.name, TRIBUTARY_POSTGRES_URL: POSTGRES_URL, TRIBUTARY_POSTGRES_SCHEMA: setup.name,
-  FLEET_TOPIC_ROOT: setup.root, TRIBUTARY_LOG_LEVEL: 'warn',
+  TRIBUTARY_MQTT_URL: MQTT_URL,
+  TRIBUTARY_INFLUX_URL: INFLUX_URL,
+  TRIBUTARY_REDIS_URL: REDIS_URL,
+  TRIBUTARY_INFLUX_DATABASE: setup.db,
+  TRIBUTARY_GROUP: setup.name,
+  TRIBUTARY_POSTGRES_URL: POSTGRES_URL,
+  TRIBUTARY_POSTGRES_SCHEMA: setup.name,
+  FLEET_TOPIC_ROOT: setup.root,
+  TRIBUTARY_LOG_LEVEL: 'warn',
 };
 let worker: CliProcess | undefined;
 
@@ -45,7 +51,15 @@ afterAll(async () => {
 it('loses and duplicates nothing when the worker is SIGKILLed three times mid-stream', async () => {
   worker = await startWorker();
   let sent = 0;
-  const publishing = simulateFleet({ url: MQTT_URL, root: setup.root, messages: N, ratePerS: RATE, onProgress: (n) => { sent = n; } });
+  const publishing = simulateFleet({
+    url: MQTT_URL,
+    root: setup.root,
+    messages: N,
+    ratePerS: RATE,
+    onProgress: (n) => {
+      sent = n;
+    },
+  });
   for (const share of [0.25, 0.5, 0.75]) {
     await waitFor(() => sent >= share * N, 60_000, 20);
     worker.child.kill('SIGKILL');
@@ -54,15 +68,24 @@ it('loses and duplicates nothing when the worker is SIGKILLed three times mid-st
   }
   const { published } = await publishing;
   const table = `"${setup.name}".telemetry`;
-  await waitFor(async () => (await pgCount(`SELECT count(*) AS n FROM ${table}`)) >= published && (await countPoints(setup.db)) >= published, 60_000, 500);
+  await waitFor(
+    async () =>
+      (await pgCount(`SELECT count(*) AS n FROM ${table}`)) >= published && (await countPoints(setup.db)) >= published,
+    60_000,
+    500,
+  );
 
   const rows = await pgCount(`SELECT count(*) AS n FROM ${table}`);
   const distinct = await pgCount(`SELECT count(DISTINCT (series, time)) AS n FROM ${table}`);
-  const perDevice = (await admin.query(`SELECT count(*)::int AS n FROM ${table} GROUP BY device`)).rows as Array<{ n: number }>;
+  const perDevice = (await admin.query(`SELECT count(*)::int AS n FROM ${table} GROUP BY device`)).rows as Array<{
+    n: number;
+  }>;
   // A row whose xmax is set was written again by an upsert: a message redelivered after its COMMIT.
   const rewritten = await pgCount(`SELECT count(*) AS n FROM ${table} WHERE xmax <> 0`);
   const points = await countPoints(setup.db);
-  console.log(`postgres kill test: published ${published} / rows ${rows} / duplicates ${rows - distinct} / rows rewritten by redelivery ${rewritten} / influx points ${points}`);
+  console.log(
+    `postgres kill test: published ${published} / rows ${rows} / duplicates ${rows - distinct} / rows rewritten by redelivery ${rewritten} / influx points ${points}`,
+  );
   expect(published).toBe(N);
   expect(rows).toBe(published);
   expect(distinct).toBe(rows);

@@ -12,13 +12,21 @@ import type { PgClient, PgPool } from '../../../sinks/postgres/schema.js';
 function fakePool(answer: (sql: string) => unknown[] = () => []): { pool: PgPool; sql: string[] } {
   const sql: string[] = [];
   const client: PgClient = {
-    async query(text) { sql.push(text.replace(/\s+/g, ' ').trim()); return { rows: answer(text) }; },
+    async query(text) {
+      sql.push(text.replace(/\s+/g, ' ').trim());
+      return { rows: answer(text) };
+    },
     release() {},
   };
   return { pool: { connect: async () => client, end: async () => {} }, sql };
 }
 
-const reading: Reading = { measurement: 'telemetry', tags: { site: 'a' }, fields: { t: 1 }, timeNs: 1_700_000_000_123_456_789n };
+const reading: Reading = {
+  measurement: 'telemetry',
+  tags: { site: 'a' },
+  fields: { t: 1 },
+  timeNs: 1_700_000_000_123_456_789n,
+};
 
 describe('postgres sink with TimescaleDB installed', () => {
   const withTimescale = (sql: string): unknown[] => (/FROM pg_extension/.test(sql) ? [{ extversion: '2.14.2' }] : []);
@@ -28,8 +36,12 @@ describe('postgres sink with TimescaleDB installed', () => {
     const sink = postgres({ pool, schema: 'ts', layout: 'narrow' });
     await sink.open();
     expect(sink.hypertables).toBe(true);
-    expect(sql.filter((s) => s.includes('create_hypertable'))).toEqual(["SELECT create_hypertable($1::regclass, 'time', if_not_exists => TRUE, migrate_data => TRUE)"]);
-    expect(sql.findIndex((s) => s.startsWith('CREATE TABLE'))).toBeLessThan(sql.findIndex((s) => s.includes('create_hypertable')));
+    expect(sql.filter((s) => s.includes('create_hypertable'))).toEqual([
+      "SELECT create_hypertable($1::regclass, 'time', if_not_exists => TRUE, migrate_data => TRUE)",
+    ]);
+    expect(sql.findIndex((s) => s.startsWith('CREATE TABLE'))).toBeLessThan(
+      sql.findIndex((s) => s.includes('create_hypertable')),
+    );
   });
 
   it('makes a wide table a hypertable when it creates it', async () => {
@@ -42,7 +54,10 @@ describe('postgres sink with TimescaleDB installed', () => {
   });
 
   it('calls no create_hypertable with timescale: off, nor when the extension is absent', async () => {
-    for (const [answer, timescale] of [[withTimescale, 'off'], [() => [], 'auto']] as const) {
+    for (const [answer, timescale] of [
+      [withTimescale, 'off'],
+      [() => [], 'auto'],
+    ] as const) {
       const { pool, sql } = fakePool(answer);
       const sink = postgres({ pool, layout: 'narrow', timescale });
       await sink.open();
@@ -55,7 +70,9 @@ describe('postgres sink with TimescaleDB installed', () => {
 describe('postgres sink helpers', () => {
   it('names a series by measurement and sorted tags, escaped so that different tag sets never collide', () => {
     expect(seriesKey({ ...reading, tags: { site: 'a', device: 'd1' } })).toBe('telemetry,device=d1,site=a');
-    expect(seriesKey({ ...reading, tags: { a: 'x,b=y' } })).not.toBe(seriesKey({ ...reading, tags: { a: 'x', b: 'y' } }));
+    expect(seriesKey({ ...reading, tags: { a: 'x,b=y' } })).not.toBe(
+      seriesKey({ ...reading, tags: { a: 'x', b: 'y' } }),
+    );
     expect(seriesKey({ ...reading, measurement: 'm x', tags: {} })).toBe('m\\ x');
   });
 
@@ -67,15 +84,21 @@ describe('postgres sink helpers', () => {
   });
 
   it('encodes a reading as JSON with exact integers', () => {
-    expect(encodeReading({ ...reading, fields: { n: 2n ** 63n - 1n, s: 'a"b', ok: true } }))
-      .toBe('{"measurement":"telemetry","tags":{"site":"a"},"fields":{"n":9223372036854775807,"s":"a\\"b","ok":true},"timeNs":"1700000000123456789"}');
+    expect(encodeReading({ ...reading, fields: { n: 2n ** 63n - 1n, s: 'a"b', ok: true } })).toBe(
+      '{"measurement":"telemetry","tags":{"site":"a"},"fields":{"n":9223372036854775807,"s":"a\\"b","ok":true},"timeNs":"1700000000123456789"}',
+    );
   });
 
   it('classifies errors: rows → rejected; connection, shutdown, deadlock, credentials → retry', () => {
-    const status = (code: string | undefined) => classifyPostgresError(Object.assign(new Error('x'), code === undefined ? {} : { code })).status;
+    const status = (code: string | undefined) =>
+      classifyPostgresError(Object.assign(new Error('x'), code === undefined ? {} : { code })).status;
     expect(['22P02', '22021', '23505', '42804'].map(status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
-    expect(['08006', '57P01', '40P01', '40001', '53300', '28P01', '3D000', 'ECONNREFUSED', undefined].map(status)).toEqual(Array(9).fill('retry'));
-    expect(classifyPostgresError(Object.assign(new Error('denied'), { code: '42501' }))).toMatchObject({ failure: { reason: expect.stringMatching(/may not create or write/) } });
+    expect(
+      ['08006', '57P01', '40P01', '40001', '53300', '28P01', '3D000', 'ECONNREFUSED', undefined].map(status),
+    ).toEqual(Array(9).fill('retry'));
+    expect(classifyPostgresError(Object.assign(new Error('denied'), { code: '42501' }))).toMatchObject({
+      failure: { reason: expect.stringMatching(/may not create or write/) },
+    });
   });
 
   it('refuses bad options when the factory runs', () => {
@@ -85,10 +108,23 @@ describe('postgres sink helpers', () => {
   });
 
   it('reads TRIBUTARY_POSTGRES_* with defaults, and names a bad variable', () => {
-    expect(postgresEnv({})).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/postgres', schema: 'public', layout: 'wide' });
-    expect(postgresEnv({ TRIBUTARY_POSTGRES_URL: 'postgresql://u@db/t', TRIBUTARY_POSTGRES_SCHEMA: 'iot', TRIBUTARY_POSTGRES_LAYOUT: 'narrow' }))
-      .toEqual({ url: 'postgresql://u@db/t', schema: 'iot', layout: 'narrow' });
-    expect(() => postgresEnv({ TRIBUTARY_POSTGRES_LAYOUT: 'tall' })).toThrow(/TRIBUTARY_POSTGRES_LAYOUT: expected wide or narrow/);
-    expect(() => postgresEnv({ TRIBUTARY_POSTGRES_URL: 'mysql://u:secret@db/t' })).toThrow(/TRIBUTARY_POSTGRES_URL: .*\*\*\*@db/);
+    expect(postgresEnv({})).toEqual({
+      url: 'postgres://postgres@127.0.0.1:5432/postgres',
+      schema: 'public',
+      layout: 'wide',
+    });
+    expect(
+      postgresEnv({
+        TRIBUTARY_POSTGRES_URL: 'postgresql://u@db/t',
+        TRIBUTARY_POSTGRES_SCHEMA: 'iot',
+        TRIBUTARY_POSTGRES_LAYOUT: 'narrow',
+      }),
+    ).toEqual({ url: 'postgresql://u@db/t', schema: 'iot', layout: 'narrow' });
+    expect(() => postgresEnv({ TRIBUTARY_POSTGRES_LAYOUT: 'tall' })).toThrow(
+      /TRIBUTARY_POSTGRES_LAYOUT: expected wide or narrow/,
+    );
+    expect(() => postgresEnv({ TRIBUTARY_POSTGRES_URL: 'mysql://u:secret@db/t' })).toThrow(
+      /TRIBUTARY_POSTGRES_URL: .*\*\*\*@db/,
+    );
   });
 });

@@ -23,7 +23,9 @@ export function fakeInner(respond: (lines: readonly string[], via: 'write' | 're
     if (result.status === 'delivered') state.delivered.push(...lines);
     if (result.status === 'partial') {
       const bad = new Set(result.rejected.map((r) => r.index));
-      lines.forEach((l, i) => { if (!bad.has(i)) state.delivered.push(l); });
+      lines.forEach((l, i) => {
+        if (!bad.has(i)) state.delivered.push(l);
+      });
     }
     return result;
   };
@@ -33,7 +35,9 @@ export function fakeInner(respond: (lines: readonly string[], via: 'write' | 're
     accepts: (item): item is string => typeof item === 'string',
     encode: (item) => item,
     open: async () => {},
-    close: async () => { state.closed = true; },
+    close: async () => {
+      state.closed = true;
+    },
     write: async (batch) => {
       state.writes++;
       return take(batch.encoded, 'write');
@@ -57,7 +61,8 @@ export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<v
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export const segmentFiles = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => n.endsWith('.seg')).sort();
+export const segmentFiles = async (dir: string): Promise<string[]> =>
+  (await readdir(dir)).filter((n) => n.endsWith('.seg')).sort();
 
 /** Polls until `check` holds; fails the test with `what` after `timeoutMs`. */
 export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

@@ -6,7 +6,10 @@ import { crc32, encodeRecords, HEADER_BYTES, MAGIC, parseRecord, readRecords } f
 import { lines, tempDir } from './fakes.js';
 
 let cleanup: (() => Promise<void>) | undefined;
-afterEach(async () => { await cleanup?.(); cleanup = undefined; });
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
 
 async function readAll(buf: Buffer, maxItems = Infinity, chunkBytes = 1 << 20) {
   const t = await tempDir();
@@ -17,7 +20,17 @@ async function readAll(buf: Buffer, maxItems = Infinity, chunkBytes = 1 << 20) {
   const got: string[] = [];
   const ends: number[] = [];
   try {
-    const r = await readRecords(fh, 0, buf.length, maxItems, (p, end) => { got.push(p.toString('utf8')); ends.push(end); }, chunkBytes);
+    const r = await readRecords(
+      fh,
+      0,
+      buf.length,
+      maxItems,
+      (p, end) => {
+        got.push(p.toString('utf8'));
+        ends.push(end);
+      },
+      chunkBytes,
+    );
     return { ...r, got, ends };
   } finally {
     await fh.close();

@@ -25,7 +25,10 @@ async function start(path: string, respond: (ls: readonly string[]) => WriteResu
   const spool = spooled(inner.sink, { dir: path, replayRetry: fastReplay, ...opts });
   await spool.open();
   opened.push(spool);
-  const close = async () => { opened.splice(opened.indexOf(spool), 1); await spool.close(); };
+  const close = async () => {
+    opened.splice(opened.indexOf(spool), 1);
+    await spool.close();
+  };
   return { spool, inner, close };
 }
 
@@ -44,7 +47,10 @@ describe('spooled: restart', () => {
     expect((await segmentFiles(path)).length).toBeGreaterThan(1);
     const second = await start(path, () => ok, { replayBatchItems: 8 });
     expect(second.spool.stats.recordsPending).toBe(100);
-    await until(() => second.spool.stats.recordsPending === 0 && second.spool.stats.segments === 0, 'replay after restart');
+    await until(
+      () => second.spool.stats.recordsPending === 0 && second.spool.stats.segments === 0,
+      'replay after restart',
+    );
     expect(second.inner.state.delivered).toEqual(all);
     expect(await segmentFiles(path)).toEqual([]);
   });
@@ -114,7 +120,10 @@ describe('spooled: restart', () => {
     await spoolDuringOutage(path, all);
     const [file] = await segmentFiles(path);
     const seq = Number(file!.slice(0, 16));
-    await writeFile(join(path, 'checkpoint.json'), JSON.stringify({ segment: seq, offset: encodeRecords(all.slice(0, 30)).length }));
+    await writeFile(
+      join(path, 'checkpoint.json'),
+      JSON.stringify({ segment: seq, offset: encodeRecords(all.slice(0, 30)).length }),
+    );
     const second = await start(path, () => ok, { replayBatchItems: 10 });
     expect(second.spool.stats.recordsPending).toBe(20);
     await until(() => second.spool.stats.recordsPending === 0, 'replay');

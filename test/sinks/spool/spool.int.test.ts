@@ -23,17 +23,38 @@ afterEach(async () => {
 });
 
 /** The fleet pipeline of `setup`, its InfluxDB sink (at `influxUrl`) wrapped in a spool on `dir`. */
-function spoolPipeline(setup: FleetTestSetup, influxUrl: string, dir: string): { runtime: Runtime; spool: SpooledSink<unknown> } {
-  const spool = spooled(influxdb({ url: influxUrl, api: 'v1', database: setup.db, createDatabase: true, timeoutMs: 3000 }), {
-    dir, segmentBytes: 1024 * 1024, fsync: 'batch', replayRetry: { initialDelayMs: 50, maxDelayMs: 500 },
-  });
+function spoolPipeline(
+  setup: FleetTestSetup,
+  influxUrl: string,
+  dir: string,
+): { runtime: Runtime; spool: SpooledSink<unknown> } {
+  const spool = spooled(
+    influxdb({ url: influxUrl, api: 'v1', database: setup.db, createDatabase: true, timeoutMs: 3000 }),
+    {
+      dir,
+      segmentBytes: 1024 * 1024,
+      fsync: 'batch',
+      replayRetry: { initialDelayMs: 50, maxDelayMs: 500 },
+    },
+  );
   const def = definePipeline({ name: 'fleet-spool-test' })
-    .from(mqttSource({ url: MQTT_URL, clientId: setup.clientId, group: setup.name, inflightWindow: WINDOW, subscribe: [{ topic: `${setup.root}/+/+/telemetry`, decode: json() }] }))
+    .from(
+      mqttSource({
+        url: MQTT_URL,
+        clientId: setup.clientId,
+        group: setup.name,
+        inflightWindow: WINDOW,
+        subscribe: [{ topic: `${setup.root}/+/+/telemetry`, decode: json() }],
+      }),
+    )
     .pipe(toReadings({ measurement: 'telemetry', time: ['ts'], timeUnit: 'ms', integers: ['battery'] }))
     .pipe(parseTopic(`${setup.root}/{site}/{device}/telemetry`))
     .to(spool);
   const runtime = new Runtime({
-    source: def.source, stages: def.stages, sinks: def.sinks, log: silentLogger,
+    source: def.source,
+    stages: def.stages,
+    sinks: def.sinks,
+    log: silentLogger,
     deadLetters: redisDeadLetters({ url: REDIS_URL, stream: setup.stream }),
     retry: { initialDelayMs: 100, maxDelayMs: 1000, giveUpAfterMs: Infinity },
   });
@@ -45,7 +66,11 @@ async function fixture(prefix: string): Promise<{ setup: FleetTestSetup; proxy: 
   const proxy = await startHttpProxy(process.env.TRIBUTARY_INFLUX_URL ?? 'http://127.0.0.1:8086');
   proxy.affects = (_method, path) => path.startsWith('/write'); // queries (CREATE DATABASE) still pass
   const dir = await mkdtemp(join(tmpdir(), 'tributary-spool-it-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }), () => proxy.close(), () => wipeSession(setup.clientId));
+  cleanups.push(
+    () => rm(dir, { recursive: true, force: true }),
+    () => proxy.close(),
+    () => wipeSession(setup.clientId),
+  );
   return { setup, proxy, dir };
 }
 
@@ -59,7 +84,9 @@ describe('local durable spool (real broker and InfluxDB, proxy-simulated outage)
     cleanups.push(() => runtime.stop(0));
     proxy.mode = 'fail'; // every write answers 503 from now on
     let maxUnsettled = 0;
-    const sampler = setInterval(() => { maxUnsettled = Math.max(maxUnsettled, runtime.stats.unsettled); }, 10);
+    const sampler = setInterval(() => {
+      maxUnsettled = Math.max(maxUnsettled, runtime.stats.unsettled);
+    }, 10);
     cleanups.push(async () => clearInterval(sampler));
 
     const publishing = simulateFleet({ url: MQTT_URL, root: setup.root, messages: N, devices: 200, ratePerS: 10_000 });
@@ -92,7 +119,9 @@ describe('local durable spool (real broker and InfluxDB, proxy-simulated outage)
     const { setup, proxy, dir } = await fixture('spoolkill');
     proxy.mode = 'fail';
     const child = startChild(setup, proxy.url, dir);
-    cleanups.push(async () => { child.process.kill('SIGKILL'); });
+    cleanups.push(async () => {
+      child.process.kill('SIGKILL');
+    });
     await child.ready;
     const publishing = simulateFleet({ url: MQTT_URL, root: setup.root, messages: N, devices: 200, ratePerS: 10_000 });
     expect(await waitFor(() => child.last().settled >= N / 3, 20_000, 10)).toBe(true);
@@ -143,13 +172,28 @@ function startChild(setup: FleetTestSetup, influxUrl: string, dir: string) {
     console.log('ready');
     setInterval(() => console.log(JSON.stringify({ settled: runtime.stats.settled, spool: spool.stats })), 5);
   `;
-  const config = { influxUrl, dir, db: setup.db, clientId: setup.clientId, group: setup.name, root: setup.root, stream: setup.stream, mqttUrl: MQTT_URL, redisUrl: REDIS_URL, window: WINDOW };
+  const config = {
+    influxUrl,
+    dir,
+    db: setup.db,
+    clientId: setup.clientId,
+    group: setup.name,
+    root: setup.root,
+    stream: setup.stream,
+    mqttUrl: MQTT_URL,
+    redisUrl: REDIS_URL,
+    window: WINDOW,
+  };
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    env: { ...process.env, SPOOL_CHILD: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SPOOL_CHILD: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '', err = '';
+  let out = '',
+    err = '';
   let last: ChildReport = { settled: 0, spool: { recordsPending: 0 } };
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const exited = new Promise<number | string>((r) => child.on('exit', (code2, signal) => r(signal ?? code2 ?? -1)));
   const ready = new Promise<void>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`child not ready in 20 s:\n${out}\n${err}`)), 20_000);
@@ -158,10 +202,16 @@ function startChild(setup: FleetTestSetup, influxUrl: string, dir: string) {
       const lines = out.split('\n');
       out = lines.pop() ?? '';
       for (const line of lines) {
-        if (line === 'ready') { clearTimeout(timer); ok(); } else if (line.startsWith('{')) last = JSON.parse(line) as ChildReport;
+        if (line === 'ready') {
+          clearTimeout(timer);
+          ok();
+        } else if (line.startsWith('{')) last = JSON.parse(line) as ChildReport;
       }
     });
-    void exited.then((code2) => { clearTimeout(timer); fail(new Error(`child exited (${code2}):\n${err}`)); });
+    void exited.then((code2) => {
+      clearTimeout(timer);
+      fail(new Error(`child exited (${code2}):\n${err}`));
+    });
   });
   return { process: child, ready, exited, last: () => last };
 }

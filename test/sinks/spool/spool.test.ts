@@ -24,7 +24,15 @@ async function start(dir: string, respond?: Parameters<typeof fakeInner>[0], opt
   const spool = spooled(inner.sink, { dir, replayRetry: fastReplay, ...opts });
   await spool.open();
   open.push(spool);
-  return { dir, spool, inner, close: async () => { open.splice(open.indexOf(spool), 1); await spool.close(); } };
+  return {
+    dir,
+    spool,
+    inner,
+    close: async () => {
+      open.splice(open.indexOf(spool), 1);
+      await spool.close();
+    },
+  };
 }
 
 describe('spooled: outage', () => {
@@ -51,14 +59,19 @@ describe('spooled: outage', () => {
 
   it('concurrent batches share appends and all become durable', async () => {
     const { spool } = await setup();
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => spool.write(batchOf(lines('c', 10, i * 10)))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => spool.write(batchOf(lines('c', 10, i * 10)))),
+    );
     expect(results.every((r) => r.status === 'delivered')).toBe(true);
     expect(spool.stats.recordsPending).toBe(200);
   });
 
   it('rejected and partial results pass through unchanged and nothing is spooled', async () => {
     const rejected: WriteResult = { status: 'rejected', failure: { code: 'write_rejected', reason: 'bad line' } };
-    const partial: WriteResult = { status: 'partial', rejected: [{ index: 1, failure: { code: 'write_rejected', reason: 'bad' } }] };
+    const partial: WriteResult = {
+      status: 'partial',
+      rejected: [{ index: 1, failure: { code: 'write_rejected', reason: 'bad' } }],
+    };
     let next: WriteResult = rejected;
     const { spool } = await setup(() => next);
     expect(await spool.write(batchOf(lines('r', 3)))).toEqual(rejected);
@@ -132,7 +145,9 @@ describe('spooled: replay', () => {
     const bad = (l: string) => l.endsWith('-13') || l.endsWith('-21');
     const respond = (ls: readonly string[]): WriteResult => {
       if (!up) return down;
-      return ls.some(bad) ? { status: 'rejected', failure: { code: 'write_rejected', reason: 'field type conflict' } } : ok;
+      return ls.some(bad)
+        ? { status: 'rejected', failure: { code: 'write_rejected', reason: 'field type conflict' } }
+        : ok;
     };
     const { spool, inner, dir } = await setup(respond, { replayBatchItems: 10 });
     const all = lines('x', 30);
@@ -141,7 +156,10 @@ describe('spooled: replay', () => {
     await until(() => spool.stats.recordsPending === 0, 'replay');
     expect(inner.state.delivered).toEqual(all.filter((l) => !bad(l)));
     expect(spool.stats).toMatchObject({ replayed: 28, rejected: 2 });
-    const kept = (await readFile(join(dir, 'rejected.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { line: string; code: string });
+    const kept = (await readFile(join(dir, 'rejected.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: string; code: string });
     expect(kept.map((k) => k.line)).toEqual(all.filter(bad));
     expect(kept[0]?.code).toBe('write_rejected');
   });
@@ -149,9 +167,19 @@ describe('spooled: replay', () => {
   it('onRejected replaces the file', async () => {
     const got: string[] = [];
     let up = false;
-    const { spool } = await setup((ls) => (!up ? down : ls.includes('bad') ? { status: 'rejected', failure: { code: 'write_rejected', reason: '400' } } : ok), {
-      onRejected: (line) => { got.push(line); },
-    });
+    const { spool } = await setup(
+      (ls) =>
+        !up
+          ? down
+          : ls.includes('bad')
+            ? { status: 'rejected', failure: { code: 'write_rejected', reason: '400' } }
+            : ok,
+      {
+        onRejected: (line) => {
+          got.push(line);
+        },
+      },
+    );
     await spool.write(batchOf(['good-1', 'bad', 'good-2']));
     up = true;
     await until(() => spool.stats.recordsPending === 0, 'replay');
@@ -160,7 +188,11 @@ describe('spooled: replay', () => {
 
   it('with replayConcurrency above 1 every record is replayed once and the checkpoint stays correct', async () => {
     let up = false;
-    const { spool, inner, dir } = await setup(() => (up ? ok : down), { replayBatchItems: 5, replayConcurrency: 4, segmentBytes: 1500 });
+    const { spool, inner, dir } = await setup(() => (up ? ok : down), {
+      replayBatchItems: 5,
+      replayConcurrency: 4,
+      segmentBytes: 1500,
+    });
     const all = lines('k', 200);
     for (let i = 0; i < 200; i += 20) await spool.write(batchOf(all.slice(i, i + 20)));
     up = true;

@@ -23,7 +23,9 @@ const waitReady = async (s: StageState) => {
   return s.unavailable() === undefined;
 };
 
-beforeAll(async () => { cluster = await startRedisCluster(); }, 60_000);
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+}, 60_000);
 afterAll(async () => {
   for (const s of states) await s.close();
   await cluster?.stop();
@@ -37,7 +39,13 @@ describe('redis stage state (Redis Cluster, 3 masters)', () => {
   it('spreads a stage over the masters: its 16 shards sit in slots of all three', async () => {
     const { state, ns } = await fresh();
     const ops = Array.from({ length: 200 }, (_, i) => ({
-      kind: 'window' as const, series: JSON.stringify(['m', 'device', `d${i}`]), startMs: 0, endMs: 1000, closeAtMs: 1000, t: String(i).padStart(20, '0'), data: '{}',
+      kind: 'window' as const,
+      series: JSON.stringify(['m', 'device', `d${i}`]),
+      startMs: 0,
+      endMs: 1000,
+      closeAtMs: 1000,
+      t: String(i).padStart(20, '0'),
+      data: '{}',
     }));
     expect(await state.apply(ns, ops, 0)).toEqual(ops.map(() => 'ok'));
     const client = clusterClient(cluster.nodes);
@@ -49,6 +57,11 @@ describe('redis stage state (Redis Cluster, 3 masters)', () => {
     }
     client.disconnect();
     expect(owners.size).toBe(3);
-    expect((await state.claim(ns, { nowMs: 1000, leaseMs: 1000, limit: 1000, keepMs: 1000 })).reduce((a, w) => a + w.points.length, 0)).toBe(200);
+    expect(
+      (await state.claim(ns, { nowMs: 1000, leaseMs: 1000, limit: 1000, keepMs: 1000 })).reduce(
+        (a, w) => a + w.points.length,
+        0,
+      ),
+    ).toBe(200);
   });
 });

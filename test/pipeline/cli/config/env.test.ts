@@ -17,29 +17,78 @@ describe('workerEnv', () => {
   it('uses the documented defaults for an empty environment', () => {
     const env = workerEnv({});
     expect(env.mqtt).toEqual({
-      url: ENV_DEFAULTS.TRIBUTARY_MQTT_URL, clientId: 'ingest-0', group: 'ingest', username: undefined, password: undefined,
-      inflightWindow: 10_000, keepaliveS: 30, protocolVersion: 5, drainSession: false, security: expect.objectContaining({ rejectUnauthorized: true, caFile: undefined, passwordProvider: undefined }),
+      url: ENV_DEFAULTS.TRIBUTARY_MQTT_URL,
+      clientId: 'ingest-0',
+      group: 'ingest',
+      username: undefined,
+      password: undefined,
+      inflightWindow: 10_000,
+      keepaliveS: 30,
+      protocolVersion: 5,
+      drainSession: false,
+      security: expect.objectContaining({ rejectUnauthorized: true, caFile: undefined, passwordProvider: undefined }),
     });
-    expect(env.influx).toMatchObject({ url: 'http://127.0.0.1:8086', api: 'v1', database: 'telemetry', createDatabase: true });
+    expect(env.influx).toMatchObject({
+      url: 'http://127.0.0.1:8086',
+      api: 'v1',
+      database: 'telemetry',
+      createDatabase: true,
+    });
     expect(env.influx.token).toBeUndefined();
     expect(env.redis.url).toBe('redis://127.0.0.1:6379');
   });
 
   it('reads every variable that is set', () => {
     const env = workerEnv({
-      TRIBUTARY_MQTT_URL: 'mqtts://broker:8883', TRIBUTARY_GROUP: 'g1', TRIBUTARY_WORKER_INDEX: '3', TRIBUTARY_MQTT_PROTOCOL: '4',
-      TRIBUTARY_MQTT_INFLIGHT: '500', TRIBUTARY_MQTT_KEEPALIVE: '10', TRIBUTARY_MQTT_USERNAME: 'u', TRIBUTARY_MQTT_PASSWORD: 'p', TRIBUTARY_INFLUX_API: 'v2',
-      TRIBUTARY_INFLUX_URL: 'https://influx:8086', TRIBUTARY_INFLUX_BUCKET: 'b', TRIBUTARY_INFLUX_ORG: 'o', TRIBUTARY_INFLUX_TOKEN: 't',
-      TRIBUTARY_INFLUX_CREATE_DATABASE: 'false', TRIBUTARY_REDIS_URL: 'rediss://r:6380', TRIBUTARY_CLIENT_ID: '', TRIBUTARY_DRAIN_SESSION: 'true', TRIBUTARY_ORPHAN_GRACE_S: '60', TRIBUTARY_ADOPT_ORPHANS: 'false',
+      TRIBUTARY_MQTT_URL: 'mqtts://broker:8883',
+      TRIBUTARY_GROUP: 'g1',
+      TRIBUTARY_WORKER_INDEX: '3',
+      TRIBUTARY_MQTT_PROTOCOL: '4',
+      TRIBUTARY_MQTT_INFLIGHT: '500',
+      TRIBUTARY_MQTT_KEEPALIVE: '10',
+      TRIBUTARY_MQTT_USERNAME: 'u',
+      TRIBUTARY_MQTT_PASSWORD: 'p',
+      TRIBUTARY_INFLUX_API: 'v2',
+      TRIBUTARY_INFLUX_URL: 'https://influx:8086',
+      TRIBUTARY_INFLUX_BUCKET: 'b',
+      TRIBUTARY_INFLUX_ORG: 'o',
+      TRIBUTARY_INFLUX_TOKEN: 't',
+      TRIBUTARY_INFLUX_CREATE_DATABASE: 'false',
+      TRIBUTARY_REDIS_URL: 'rediss://r:6380',
+      TRIBUTARY_CLIENT_ID: '',
+      TRIBUTARY_DRAIN_SESSION: 'true',
+      TRIBUTARY_ORPHAN_GRACE_S: '60',
+      TRIBUTARY_ADOPT_ORPHANS: 'false',
     });
-    expect(env.mqtt).toEqual({ url: 'mqtts://broker:8883', clientId: 'g1-3', group: 'g1', username: 'u', password: 'p', inflightWindow: 500, keepaliveS: 10, protocolVersion: 4, drainSession: true, security: expect.any(Object) });
+    expect(env.mqtt).toEqual({
+      url: 'mqtts://broker:8883',
+      clientId: 'g1-3',
+      group: 'g1',
+      username: 'u',
+      password: 'p',
+      inflightWindow: 500,
+      keepaliveS: 10,
+      protocolVersion: 4,
+      drainSession: true,
+      security: expect.any(Object),
+    });
     expect(env.orphans).toEqual({ graceMs: 60_000, adopt: false });
-    expect(env.influx).toMatchObject({ url: 'https://influx:8086', api: 'v2', database: undefined, bucket: 'b', org: 'o', token: 't', createDatabase: false });
+    expect(env.influx).toMatchObject({
+      url: 'https://influx:8086',
+      api: 'v2',
+      database: undefined,
+      bucket: 'b',
+      org: 'o',
+      token: 't',
+      createDatabase: false,
+    });
     expect(env.redis.url).toBe('rediss://r:6380');
   });
 
   it('fills {hostname} and {index} in TRIBUTARY_CLIENT_ID', () => {
-    expect(workerEnv({ TRIBUTARY_CLIENT_ID: 'w-{hostname}-{index}', TRIBUTARY_WORKER_INDEX: '2' }).mqtt.clientId).toBe(`w-${hostname()}-2`);
+    expect(workerEnv({ TRIBUTARY_CLIENT_ID: 'w-{hostname}-{index}', TRIBUTARY_WORKER_INDEX: '2' }).mqtt.clientId).toBe(
+      `w-${hostname()}-2`,
+    );
   });
 
   it.each([
@@ -81,7 +130,9 @@ describe('workerEnv', () => {
   });
 
   it('still shows the host of a bad URL, to say what is wrong', () => {
-    expect(configError({ TRIBUTARY_MQTT_URL: 'http://user:pw@broker.example:1883' }).message).toContain('broker.example:1883');
+    expect(configError({ TRIBUTARY_MQTT_URL: 'http://user:pw@broker.example:1883' }).message).toContain(
+      'broker.example:1883',
+    );
     expect(configError({ TRIBUTARY_MQTT_URL: 'http://broker.example' }).message).toContain('http://broker.example');
   });
 });
@@ -89,12 +140,17 @@ describe('workerEnv', () => {
 describe('workerEnv: the local spool', () => {
   it('is off unless TRIBUTARY_SPOOL_DIR is set; {index} names one directory per worker', () => {
     expect(workerEnv({}).spool).toBeUndefined();
-    expect(workerEnv({ TRIBUTARY_SPOOL_DIR: '/var/lib/tributary/spool-{index}', TRIBUTARY_WORKER_INDEX: '3' }).spool)
-      .toEqual({ dir: '/var/lib/tributary/spool-3', maxBytes: 1073741824, fsync: 'batch' });
+    expect(
+      workerEnv({ TRIBUTARY_SPOOL_DIR: '/var/lib/tributary/spool-{index}', TRIBUTARY_WORKER_INDEX: '3' }).spool,
+    ).toEqual({ dir: '/var/lib/tributary/spool-3', maxBytes: 1073741824, fsync: 'batch' });
   });
 
   it('rejects a bad fsync mode or size, naming the variable', () => {
-    expect(configError({ TRIBUTARY_SPOOL_DIR: '/tmp/s', TRIBUTARY_SPOOL_FSYNC: 'always' }).message).toMatch(/TRIBUTARY_SPOOL_FSYNC.*batch, none/);
-    expect(configError({ TRIBUTARY_SPOOL_DIR: '/tmp/s', TRIBUTARY_SPOOL_MAX_BYTES: '10' }).message).toMatch(/TRIBUTARY_SPOOL_MAX_BYTES/);
+    expect(configError({ TRIBUTARY_SPOOL_DIR: '/tmp/s', TRIBUTARY_SPOOL_FSYNC: 'always' }).message).toMatch(
+      /TRIBUTARY_SPOOL_FSYNC.*batch, none/,
+    );
+    expect(configError({ TRIBUTARY_SPOOL_DIR: '/tmp/s', TRIBUTARY_SPOOL_MAX_BYTES: '10' }).message).toMatch(
+      /TRIBUTARY_SPOOL_MAX_BYTES/,
+    );
   });
 });

@@ -4,15 +4,36 @@ import { fileURLToPath } from 'node:url';
 import { encode, ExtData } from '@msgpack/msgpack';
 import pb from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { byContentType, json, mediaType, msgpack, protobuf, raw, sparkplug } from '../../../../pipeline/engine/decode/index.js';
+import {
+  byContentType,
+  json,
+  mediaType,
+  msgpack,
+  protobuf,
+  raw,
+  sparkplug,
+} from '../../../../pipeline/engine/decode/index.js';
 import { ConfigError } from '../../../../pipeline/core/errors.js';
-import type { DecodedValue, DecodeResult, Decoder, Reading, StageContext, StageOutput } from '../../../../pipeline/core/types.js';
+import type {
+  DecodedValue,
+  DecodeResult,
+  Decoder,
+  Reading,
+  StageContext,
+  StageOutput,
+} from '../../../../pipeline/core/types.js';
 import { measurementFromTopic } from '../../../../transforms/topic-measurement.js';
 import { toReadings, type ToReadingsOptions } from '../../../../transforms/to-readings.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
-const meta = (over: { topic?: string; contentType?: string } = {}) => ({ topic: 't', qos: 1 as const, retain: false, receivedAtMs: 1_700_000_000_000, ...over });
+const meta = (over: { topic?: string; contentType?: string } = {}) => ({
+  topic: 't',
+  qos: 1 as const,
+  retain: false,
+  receivedAtMs: 1_700_000_000_000,
+  ...over,
+});
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 function value(result: DecodeResult): DecodedValue {
@@ -20,7 +41,10 @@ function value(result: DecodeResult): DecodedValue {
   return result.value;
 }
 function reason(result: DecodeResult): string {
-  if (result.ok) throw new Error(`expected a failure, got ${JSON.stringify(result.value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`);
+  if (result.ok)
+    throw new Error(
+      `expected a failure, got ${JSON.stringify(result.value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`,
+    );
   expect(result.failure.code).toBe('decode_error');
   expect(result.failure.reason.length).toBeGreaterThan(0);
   return result.failure.reason;
@@ -50,37 +74,64 @@ describe('msgpack', () => {
   const dec = (v: unknown) => d.decode(encode(v, { useBigInt64: true }), meta());
 
   it('decodes maps, arrays, bin and scalars', () => {
-    expect(value(dec({ a: [1, -2.5, true, null, 'x'], b: { c: new Uint8Array([1, 2]) } }))).toEqual({ a: [1, -2.5, true, null, 'x'], b: { c: new Uint8Array([1, 2]) } });
+    expect(value(dec({ a: [1, -2.5, true, null, 'x'], b: { c: new Uint8Array([1, 2]) } }))).toEqual({
+      a: [1, -2.5, true, null, 'x'],
+      b: { c: new Uint8Array([1, 2]) },
+    });
     expect(value(dec(23.5))).toBe(23.5);
   });
 
   it('keeps 64-bit integers exact: bigint beyond ±(2^53−1), numbers below', () => {
-    const v = value(dec({ max: 9007199254740991n, over: 9007199254740992n, min: -9223372036854775808n, u64: 18446744073709551615n, small: 5n })) as Record<string, unknown>;
-    expect(v).toEqual({ max: 9007199254740991, over: 9007199254740992n, min: -9223372036854775808n, u64: 18446744073709551615n, small: 5 });
+    const v = value(
+      dec({
+        max: 9007199254740991n,
+        over: 9007199254740992n,
+        min: -9223372036854775808n,
+        u64: 18446744073709551615n,
+        small: 5n,
+      }),
+    ) as Record<string, unknown>;
+    expect(v).toEqual({
+      max: 9007199254740991,
+      over: 9007199254740992n,
+      min: -9223372036854775808n,
+      u64: 18446744073709551615n,
+      small: 5,
+    });
     expect(typeof v.small).toBe('number');
   });
 
   it('reads the timestamp extension in all three forms as ISO 8601 with ns', () => {
-    expect(value(d.decode(Uint8Array.from([0xd6, 0xff, 0x65, 0x53, 0xf1, 0x00]), meta()))).toBe('2023-11-14T22:13:20.000000000Z');
+    expect(value(d.decode(Uint8Array.from([0xd6, 0xff, 0x65, 0x53, 0xf1, 0x00]), meta()))).toBe(
+      '2023-11-14T22:13:20.000000000Z',
+    );
     expect(value(dec(ts64(1_700_000_000, 123_456_789)))).toBe('2023-11-14T22:13:20.123456789Z');
     expect(value(dec(ts96(-1n, 500_000_000)))).toBe('1969-12-31T23:59:59.500000000Z');
   });
 
   it('makes the timestamp the reading time, whatever timeUnit says', () => {
     const body = value(dec({ ts: ts64(1_700_000_000, 1), t: 20 }));
-    expect(readings(body, { measurement: 'm', timeUnit: 's' })).toEqual([{ measurement: 'm', tags: {}, fields: { t: 20 }, timeNs: 1_700_000_000_000_000_001n }]);
-    expect(readings(value(dec({ ts: ts96(-1n, 500_000_000), t: 1 })), { measurement: 'm' })).toMatchObject([{ timeNs: -500_000_000n }]);
+    expect(readings(body, { measurement: 'm', timeUnit: 's' })).toEqual([
+      { measurement: 'm', tags: {}, fields: { t: 20 }, timeNs: 1_700_000_000_000_000_001n },
+    ]);
+    expect(readings(value(dec({ ts: ts96(-1n, 500_000_000), t: 1 })), { measurement: 'm' })).toMatchObject([
+      { timeNs: -500_000_000n },
+    ]);
   });
 
   it('rejects timestamps outside years 0000–9999 and nanoseconds ≥ 10^9', () => {
     expect(reason(dec(ts96(300_000_000_000n, 0)))).toMatch(/timestamp extension .* outside years 0000–9999/);
     expect(reason(dec(ts64(0, 1_000_000_000)))).toMatch(/timestamp extension/);
-    expect(reason(d.decode(Uint8Array.from([0xc7, 3, 0xff, 1, 2, 3]), meta()))).toMatch(/invalid MessagePack: .*timestamp/i);
+    expect(reason(d.decode(Uint8Array.from([0xc7, 3, 0xff, 1, 2, 3]), meta()))).toMatch(
+      /invalid MessagePack: .*timestamp/i,
+    );
   });
 
   it('fails on non-string keys, unknown extensions, truncation, trailing bytes, depth and size', () => {
     expect(reason(d.decode(Uint8Array.from([0x81, 0xc0, 0x01]), meta()))).toBe('map key is a nil, not a string');
-    expect(reason(d.decode(Uint8Array.from([0x81, 0x91, 0x01, 0x01]), meta()))).toBe('map key is a array, not a string');
+    expect(reason(d.decode(Uint8Array.from([0x81, 0x91, 0x01, 0x01]), meta()))).toBe(
+      'map key is a array, not a string',
+    );
     expect(reason(dec(new ExtData(7, new Uint8Array([1]))))).toBe('unsupported MessagePack extension type 7');
     const ok = encode({ a: 'hello' });
     expect(reason(d.decode(ok.subarray(0, ok.length - 2), meta()))).toMatch(/^invalid MessagePack: truncated/);
@@ -89,7 +140,9 @@ describe('msgpack', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 70; i++) deep = [deep];
     expect(reason(dec(deep))).toBe('nesting deeper than maxDepth 64');
-    expect(reason(msgpack({ maxBytes: 4 }).decode(encode('hello'), meta()))).toBe('payload of 6 bytes exceeds maxBytes 4');
+    expect(reason(msgpack({ maxBytes: 4 }).decode(encode('hello'), meta()))).toBe(
+      'payload of 6 bytes exceeds maxBytes 4',
+    );
     expect(reason(d.decode(new Uint8Array(0), meta()))).toBe('empty payload');
   });
 
@@ -107,18 +160,65 @@ describe('protobuf', () => {
   const enc = (o: Record<string, unknown>) => Everything.encode(Everything.fromObject(o)).finish();
 
   it('converts every field kind, writing absent proto3 scalars as zero', () => {
-    const v = value(d.decode(enc({
-      signed64: '-9007199254740993', unsigned64: '18446744073709551615', zigzag: -5, fixed: '42', ratio: 12.1, exact: 0.1, flag: true, text: 'héllo',
-      blob: Buffer.from([0xde, 0xad]), mode: 2, points: [{ name: 'a', value: 1.5 }, { name: 'b' }], packed: [1, -2, 3], counters: { x: '7' },
-      at: { seconds: 1_700_000_000, nanos: 5 }, maybe: 0, number: 9, nested: { name: 'n' },
-    }), meta()));
+    const v = value(
+      d.decode(
+        enc({
+          signed64: '-9007199254740993',
+          unsigned64: '18446744073709551615',
+          zigzag: -5,
+          fixed: '42',
+          ratio: 12.1,
+          exact: 0.1,
+          flag: true,
+          text: 'héllo',
+          blob: Buffer.from([0xde, 0xad]),
+          mode: 2,
+          points: [{ name: 'a', value: 1.5 }, { name: 'b' }],
+          packed: [1, -2, 3],
+          counters: { x: '7' },
+          at: { seconds: 1_700_000_000, nanos: 5 },
+          maybe: 0,
+          number: 9,
+          nested: { name: 'n' },
+        }),
+        meta(),
+      ),
+    );
     expect(v).toEqual({
-      signed64: -9007199254740993n, unsigned64: 18446744073709551615n, zigzag: -5, fixed: 42n, ratio: 12.1, exact: 0.1, flag: true, text: 'héllo',
-      blob: '3q0=', mode: 'MODE_MANUAL', points: [{ name: 'a', value: 1.5 }, { name: 'b', value: 0 }], packed: [1, -2, 3], counters: { x: 7n },
-      at: '2023-11-14T22:13:20.000000005Z', maybe: 0, number: 9, nested: { name: 'n', value: 0 },
+      signed64: -9007199254740993n,
+      unsigned64: 18446744073709551615n,
+      zigzag: -5,
+      fixed: 42n,
+      ratio: 12.1,
+      exact: 0.1,
+      flag: true,
+      text: 'héllo',
+      blob: '3q0=',
+      mode: 'MODE_MANUAL',
+      points: [
+        { name: 'a', value: 1.5 },
+        { name: 'b', value: 0 },
+      ],
+      packed: [1, -2, 3],
+      counters: { x: 7n },
+      at: '2023-11-14T22:13:20.000000005Z',
+      maybe: 0,
+      number: 9,
+      nested: { name: 'n', value: 0 },
     });
     const sparse = value(d.decode(enc({ text: 'only' }), meta()));
-    expect(sparse).toEqual({ signed64: 0n, unsigned64: 0n, zigzag: 0, fixed: 0n, ratio: 0, exact: 0, flag: false, text: 'only', blob: '', mode: 'MODE_UNSPECIFIED' });
+    expect(sparse).toEqual({
+      signed64: 0n,
+      unsigned64: 0n,
+      zigzag: 0,
+      fixed: 0n,
+      ratio: 0,
+      exact: 0,
+      flag: false,
+      text: 'only',
+      blob: '',
+      mode: 'MODE_UNSPECIFIED',
+    });
   });
 
   it('keeps an enum number it does not know', () => {
@@ -126,9 +226,15 @@ describe('protobuf', () => {
   });
 
   it('detects wrong wire types, also inside nested messages, and truncation', () => {
-    expect(reason(d.decode(Uint8Array.from([0x0a, 0x01, 0x41]), meta()))).toMatch(/field Everything.signed64 \(1\) has wire type 2, expected 0/);
-    expect(reason(d.decode(Uint8Array.from([0x5a, 0x02, 0x10, 0x01]), meta()))).toMatch(/field Point.value \(2\) has wire type 0, expected 5/);
-    expect(reason(d.decode(Uint8Array.from([0x42, 0x05, 0x61]), meta()))).toMatch(/invalid protobuf sink.Everything: .*(truncated|past the end)/);
+    expect(reason(d.decode(Uint8Array.from([0x0a, 0x01, 0x41]), meta()))).toMatch(
+      /field Everything.signed64 \(1\) has wire type 2, expected 0/,
+    );
+    expect(reason(d.decode(Uint8Array.from([0x5a, 0x02, 0x10, 0x01]), meta()))).toMatch(
+      /field Point.value \(2\) has wire type 0, expected 5/,
+    );
+    expect(reason(d.decode(Uint8Array.from([0x42, 0x05, 0x61]), meta()))).toMatch(
+      /invalid protobuf sink.Everything: .*(truncated|past the end)/,
+    );
     expect(reason(d.decode(Uint8Array.from([0x08]), meta()))).toMatch(/truncated/);
     expect(reason(d.decode(Uint8Array.from([0x00, 0x01]), meta()))).toMatch(/field number 0/);
   });
@@ -153,33 +259,65 @@ describe('protobuf', () => {
     const byType = protobuf({ schema: join(FIXTURES, 'kitchen-sink.proto'), typeFromContentType: true });
     const point = root.lookupType('sink.Point');
     const body = point.encode({ name: 'p', value: 2 }).finish();
-    expect(value(byType.decode(body, meta({ contentType: 'application/x-protobuf; messageType=sink.Point' })))).toEqual({ name: 'p', value: 2 });
-    expect(value(byType.decode(body, meta({ contentType: 'application/protobuf;proto="sink.Point"' })))).toEqual({ name: 'p', value: 2 });
-    expect(value(byType.decode(body, meta({ contentType: 'application/protobuf; charset=x; PROTO=.sink.Point' })))).toEqual({ name: 'p', value: 2 });
+    expect(value(byType.decode(body, meta({ contentType: 'application/x-protobuf; messageType=sink.Point' })))).toEqual(
+      { name: 'p', value: 2 },
+    );
+    expect(value(byType.decode(body, meta({ contentType: 'application/protobuf;proto="sink.Point"' })))).toEqual({
+      name: 'p',
+      value: 2,
+    });
+    expect(
+      value(byType.decode(body, meta({ contentType: 'application/protobuf; charset=x; PROTO=.sink.Point' }))),
+    ).toEqual({ name: 'p', value: 2 });
     expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf' })))).toMatch(/names no message type/);
     expect(reason(byType.decode(body, meta()))).toMatch(/content type null names no message type/);
-    expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf; proto=sink.Mode' })))).toMatch(/message type "sink.Mode" is not defined/);
-    expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf; proto=Point' })))).toMatch(/message type "Point" is not defined/);
-    expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf; proto=__proto__' })))).toMatch(/is not defined/);
-    const withDefault = protobuf({ schema: join(FIXTURES, 'kitchen-sink.proto'), type: 'sink.Point', typeFromContentType: true });
+    expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf; proto=sink.Mode' })))).toMatch(
+      /message type "sink.Mode" is not defined/,
+    );
+    expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf; proto=Point' })))).toMatch(
+      /message type "Point" is not defined/,
+    );
+    expect(reason(byType.decode(body, meta({ contentType: 'application/protobuf; proto=__proto__' })))).toMatch(
+      /is not defined/,
+    );
+    const withDefault = protobuf({
+      schema: join(FIXTURES, 'kitchen-sink.proto'),
+      type: 'sink.Point',
+      typeFromContentType: true,
+    });
     expect(value(withDefault.decode(body, meta()))).toEqual({ name: 'p', value: 2 });
   });
 
   it('throws a ConfigError naming the file and line of a bad schema', () => {
-    const attempt = (schema: string, type = 'broken.M') => () => protobuf({ schema: join(FIXTURES, schema), type });
+    const attempt =
+      (schema: string, type = 'broken.M') =>
+      () =>
+        protobuf({ schema: join(FIXTURES, schema), type });
     expect(attempt('syntax-error.proto')).toThrow(ConfigError);
     expect(attempt('syntax-error.proto')).toThrow(/syntax-error\.proto:6: illegal token 'int32'/);
     expect(attempt('unresolved.proto')).toThrow(/unresolved\.proto:6: no such Type or Enum 'Missing'/);
     expect(attempt('nope.proto')).toThrow(/nope\.proto: ENOENT/);
-    expect(attempt('kitchen-sink.proto', 'sink.Nope')).toThrow(/protobuf.type: expected a message type defined in .*sink.Everything.*got "sink.Nope"/);
+    expect(attempt('kitchen-sink.proto', 'sink.Nope')).toThrow(
+      /protobuf.type: expected a message type defined in .*sink.Everything.*got "sink.Nope"/,
+    );
     expect(() => protobuf({ schema: join(FIXTURES, 'kitchen-sink.proto') })).toThrow(/typeFromContentType/);
   });
 
   it('decodes the fleet schema the bench uses', () => {
     const fleet = protobuf({ schema: join(ROOT, 'schemas/fleet.proto'), type: 'fleet.Telemetry' });
-    const T = new pb.Root().loadSync(join(ROOT, 'schemas/fleet.proto'), { keepCase: true }).lookupType('fleet.Telemetry');
-    const body = T.encode(T.fromObject({ ts: 1795315235165, temperature: 19.96, humidity: 47.6, battery: 49, status: 'ok' })).finish();
-    expect(value(fleet.decode(body, meta()))).toEqual({ ts: 1795315235165n, temperature: 19.96, humidity: 47.6, battery: 49, status: 'ok' });
+    const T = new pb.Root()
+      .loadSync(join(ROOT, 'schemas/fleet.proto'), { keepCase: true })
+      .lookupType('fleet.Telemetry');
+    const body = T.encode(
+      T.fromObject({ ts: 1795315235165, temperature: 19.96, humidity: 47.6, battery: 49, status: 'ok' }),
+    ).finish();
+    expect(value(fleet.decode(body, meta()))).toEqual({
+      ts: 1795315235165n,
+      temperature: 19.96,
+      humidity: 47.6,
+      battery: 49,
+      status: 'ok',
+    });
   });
 });
 
@@ -191,7 +329,14 @@ describe('raw', () => {
     expect([dec('23.5'), dec('-4'), dec(' 1e3 \n'), dec('+.5'), dec('007')]).toEqual([23.5, -4, 1000, 0.5, 7]);
     expect(dec('12345678901234567890')).toBe(12345678901234567890n);
     expect([dec('true'), dec('FALSE'), dec('ON'), dec('Off')]).toEqual([true, false, true, false]);
-    expect([dec('nan'), dec('Infinity'), dec('1e400'), dec('0x10'), dec('None'), dec('"quoted"')]).toEqual(['nan', 'Infinity', '1e400', '0x10', 'None', '"quoted"']);
+    expect([dec('nan'), dec('Infinity'), dec('1e400'), dec('0x10'), dec('None'), dec('"quoted"')]).toEqual([
+      'nan',
+      'Infinity',
+      '1e400',
+      '0x10',
+      'None',
+      '"quoted"',
+    ]);
   });
 
   it('takes its own boolean words, replacing the defaults', () => {
@@ -210,9 +355,14 @@ describe('raw', () => {
 });
 
 describe('byContentType', () => {
-  const tag = (format: string): Decoder<DecodedValue> => ({ format, decode: (p) => (p.length > 0 ? { ok: true, value: format } : { ok: false, failure: { code: 'decode_error', reason: 'nothing' } }) });
+  const tag = (format: string): Decoder<DecodedValue> => ({
+    format,
+    decode: (p) =>
+      p.length > 0 ? { ok: true, value: format } : { ok: false, failure: { code: 'decode_error', reason: 'nothing' } },
+  });
   const d = byContentType({ 'application/json': tag('json'), 'Application/MsgPack': tag('msgpack') }, tag('fallback'));
-  const pick = (contentType?: string) => value(d.decode(bytes('x'), meta(contentType === undefined ? {} : { contentType })));
+  const pick = (contentType?: string) =>
+    value(d.decode(bytes('x'), meta(contentType === undefined ? {} : { contentType })));
 
   it('matches the media type ignoring case and parameters, else falls back', () => {
     expect(pick('application/json')).toBe('json');
@@ -241,13 +391,24 @@ describe('measurementFromTopic', () => {
   const apply = (pattern: string | undefined, topic: string, onMismatch?: 'keep' | 'reject') => {
     const stage = measurementFromTopic(pattern, onMismatch ? { onMismatch } : {});
     const reading: Reading = { measurement: 'm', tags: { a: '1' }, fields: { value: 1 }, timeNs: 0n };
-    const out = stage.apply(reading, { meta: { ...meta({ topic }), format: 'raw' }, now: () => 0 } as unknown as StageContext) as StageOutput<Reading>;
+    const out = stage.apply(reading, {
+      meta: { ...meta({ topic }), format: 'raw' },
+      now: () => 0,
+    } as unknown as StageContext) as StageOutput<Reading>;
     return 'rejected' in out ? out.rejected : out[0];
   };
 
   it('names the reading after {measurement} and tags the named levels', () => {
-    expect(apply('sensor/{sensor}/{measurement}', 'sensor/001/temperature')).toEqual({ measurement: 'temperature', tags: { a: '1', sensor: '001' }, fields: { value: 1 }, timeNs: 0n });
-    expect(apply('{measurement}/+/{site}/#', 'power/x/north/a/b')).toMatchObject({ measurement: 'power', tags: { site: 'north' } });
+    expect(apply('sensor/{sensor}/{measurement}', 'sensor/001/temperature')).toEqual({
+      measurement: 'temperature',
+      tags: { a: '1', sensor: '001' },
+      fields: { value: 1 },
+      timeNs: 0n,
+    });
+    expect(apply('{measurement}/+/{site}/#', 'power/x/north/a/b')).toMatchObject({
+      measurement: 'power',
+      tags: { site: 'north' },
+    });
   });
 
   it('uses the last level when the pattern has no {measurement}', () => {
@@ -258,7 +419,10 @@ describe('measurementFromTopic', () => {
   it('keeps or rejects what does not fit, including an empty measurement level', () => {
     expect(apply('sensor/{sensor}/{measurement}', 'other/001/t')).toMatchObject({ measurement: 'm' });
     expect(apply('sensor/{sensor}/{measurement}', 'sensor/001')).toMatchObject({ measurement: 'm' });
-    expect(apply('sensor/{sensor}/{measurement}', 'sensor/001/', 'reject')).toEqual({ code: 'topic_mismatch', reason: 'topic sensor/001/ does not match sensor/{sensor}/{measurement}' });
+    expect(apply('sensor/{sensor}/{measurement}', 'sensor/001/', 'reject')).toEqual({
+      code: 'topic_mismatch',
+      reason: 'topic sensor/001/ does not match sensor/{sensor}/{measurement}',
+    });
   });
 
   it('refuses malformed patterns', () => {
@@ -277,34 +441,53 @@ describe('toReadings additions: split and nested time keys', () => {
       { measurement: 'm', tags: { device: 'd1' }, fields: { value: 5 }, timeNs: 1_700_000_000_000_000_000n },
     ]);
     expect(readings({ items: [] }, { measurement: 'm', split: 'items' })).toEqual([]);
-    expect(readings({ items: 3, x: 1 }, { measurement: 'm', split: 'items' })).toMatchObject([{ fields: { items: 3, x: 1 } }]);
-    expect(readings([{ items: [{ a: 1 }] }, { items: [{ a: 2 }, { a: 3 }] }], { measurement: 'm', split: 'items' })).toHaveLength(3);
+    expect(readings({ items: 3, x: 1 }, { measurement: 'm', split: 'items' })).toMatchObject([
+      { fields: { items: 3, x: 1 } },
+    ]);
+    expect(
+      readings([{ items: [{ a: 1 }] }, { items: [{ a: 2 }, { a: 3 }] }], { measurement: 'm', split: 'items' }),
+    ).toHaveLength(3);
   });
 
   it('finds a nested time key by its flattened name; a top-level one wins', () => {
-    expect(readings({ params: { ts: 1_700_000_000, x: 1 } }, { measurement: 'm', time: ['params_ts'] })).toEqual([{ measurement: 'm', tags: {}, fields: { params_x: 1 }, timeNs: 1_700_000_000_000_000_000n }]);
-    expect(readings({ params: { ts: 1 }, ts: 1_700_000_000, x: 1 }, { measurement: 'm', time: ['ts', 'params_ts'] })).toMatchObject([{ fields: { x: 1 }, timeNs: 1_700_000_000_000_000_000n }]);
-    expect(readings({ params: { ts: 'soon' }, x: 1 }, { measurement: 'm', time: ['params_ts'] })).toBe('field "params_ts" is not a timestamp: soon');
+    expect(readings({ params: { ts: 1_700_000_000, x: 1 } }, { measurement: 'm', time: ['params_ts'] })).toEqual([
+      { measurement: 'm', tags: {}, fields: { params_x: 1 }, timeNs: 1_700_000_000_000_000_000n },
+    ]);
+    expect(
+      readings({ params: { ts: 1 }, ts: 1_700_000_000, x: 1 }, { measurement: 'm', time: ['ts', 'params_ts'] }),
+    ).toMatchObject([{ fields: { x: 1 }, timeNs: 1_700_000_000_000_000_000n }]);
+    expect(readings({ params: { ts: 'soon' }, x: 1 }, { measurement: 'm', time: ['params_ts'] })).toBe(
+      'field "params_ts" is not a timestamp: soon',
+    );
   });
 });
 
 describe('sparkplug state', () => {
-  const Payload = new pb.Root().loadSync(join(ROOT, 'schemas/sparkplug_b.proto'), { keepCase: true }).lookupType('org.eclipse.tahu.protobuf.Payload');
+  const Payload = new pb.Root()
+    .loadSync(join(ROOT, 'schemas/sparkplug_b.proto'), { keepCase: true })
+    .lookupType('org.eclipse.tahu.protobuf.Payload');
   const enc = (o: Record<string, unknown>) => Payload.encode(Payload.fromObject(o)).finish();
-  const birth = (alias: number, name: string, seq = 0) => enc({ timestamp: 1_700_000_000_000, seq, metrics: [{ name, alias, datatype: 10, double_value: 1 }] });
-  const data = (alias: number, seq = 1) => enc({ timestamp: 1_700_000_000_001, seq, metrics: [{ alias, double_value: 2 }] });
+  const birth = (alias: number, name: string, seq = 0) =>
+    enc({ timestamp: 1_700_000_000_000, seq, metrics: [{ name, alias, datatype: 10, double_value: 1 }] });
+  const data = (alias: number, seq = 1) =>
+    enc({ timestamp: 1_700_000_000_001, seq, metrics: [{ alias, double_value: 2 }] });
   const at = (topic: string) => meta({ topic: `spBv1.0/G/${topic}` });
-  const fields = (r: DecodeResult) => (value(r) as Array<Record<string, DecodedValue>>).map(({ ts: _ts, group: _g, node: _n, device: _d, ...rest }) => rest);
+  const fields = (r: DecodeResult) =>
+    (value(r) as Array<Record<string, DecodedValue>>).map(
+      ({ ts: _ts, group: _g, node: _n, device: _d, ...rest }) => rest,
+    );
 
   it('keeps the aliases of at most maxNodes edge nodes, dropping the least recently heard', () => {
     const d = sparkplug({ maxNodes: 2 });
     for (const n of ['A', 'B', 'C']) value(d.decode(birth(0, `${n} temp`), at(`NBIRTH/${n}`)));
-    expect(reason(d.decode(data(0), at('NDATA/A')))).toBe('unknown alias 0 for G/A: no BIRTH defined it (a rebirth is needed)');
+    expect(reason(d.decode(data(0), at('NDATA/A')))).toBe(
+      'unknown alias 0 for G/A: no BIRTH defined it (a rebirth is needed)',
+    );
     expect(fields(d.decode(data(0), at('NDATA/C')))).toEqual([{ 'C temp': 2 }]);
     expect(fields(d.decode(data(0), at('NDATA/B')))).toEqual([{ 'B temp': 2 }]);
   });
 
-  it('replaces a device\'s aliases on DBIRTH and forgets them on DDEATH and NDEATH', () => {
+  it("replaces a device's aliases on DBIRTH and forgets them on DDEATH and NDEATH", () => {
     const d = sparkplug();
     value(d.decode(birth(1, 'node metric'), at('NBIRTH/N')));
     value(d.decode(birth(5, 'old', 1), at('DBIRTH/N/D')));
@@ -322,26 +505,47 @@ describe('sparkplug state', () => {
     const d = sparkplug({ maxNodes: 1 });
     value(d.decode(birth(9, 'dev temp', 4), at('DBIRTH/N/D')));
     expect(fields(d.decode(data(9, 5), at('DDATA/N/D')))).toEqual([{ 'dev temp': 2 }]);
-    expect(fields(d.decode(enc({ seq: 7, metrics: [{ name: 'x', double_value: 1 }] }), at('NDATA/Other')))).toEqual([{ x: 1 }]);
+    expect(fields(d.decode(enc({ seq: 7, metrics: [{ name: 'x', double_value: 1 }] }), at('NDATA/Other')))).toEqual([
+      { x: 1 },
+    ]);
     expect(fields(d.decode(data(9, 6), at('DDATA/N/D')))).toEqual([{ 'dev temp': 2 }]);
     expect(fields(d.decode(data(9, 9), at('DDATA/N/D')))).toEqual([{ 'dev temp': 2, seq_gap: true }]);
   });
 
   it('rejects BIRTH metrics without a name and DATA metrics without name or alias', () => {
     const d = sparkplug();
-    expect(reason(d.decode(enc({ seq: 0, metrics: [{ alias: 3, datatype: 10, double_value: 1 }] }), at('NBIRTH/N')))).toBe('BIRTH metric with alias 3 has no name');
-    expect(reason(d.decode(enc({ seq: 1, metrics: [{ double_value: 1 }] }), at('NDATA/N')))).toBe('metric has neither name nor alias');
+    expect(
+      reason(d.decode(enc({ seq: 0, metrics: [{ alias: 3, datatype: 10, double_value: 1 }] }), at('NBIRTH/N'))),
+    ).toBe('BIRTH metric with alias 3 has no name');
+    expect(reason(d.decode(enc({ seq: 1, metrics: [{ double_value: 1 }] }), at('NDATA/N')))).toBe(
+      'metric has neither name nor alias',
+    );
   });
 
   it('reads datatypes as the spec says, whichever value field carries them', () => {
     const d = sparkplug();
-    const v = fields(d.decode(enc({ metrics: [
-      { name: 'i8', datatype: 1, long_value: '18446744073709551488' }, { name: 'u32', datatype: 7, int_value: 4294967295 },
-      { name: 'f', datatype: 9, float_value: 0.1 }, { name: 'b', datatype: 17, bytes_value: Buffer.from([1, 2]) },
-      { name: 'dt', datatype: 13, long_value: '1700000000000' }, { name: 'unknown', int_value: 3 }, { name: 'noValue', datatype: 10 },
-    ] }), at('NDATA/T')));
-    expect(v).toEqual([{ i8: -128n, u32: 4294967295n, f: 0.1, b: new Uint8Array([1, 2]), dt: 1700000000000n, unknown: 3n }]);
-    expect(reason(d.decode(enc({ metrics: [{ name: 'x', datatype: 3, string_value: 'seven' }] }), at('NDATA/T')))).toBe('metric "x": datatype 3 cannot be read from string_value');
+    const v = fields(
+      d.decode(
+        enc({
+          metrics: [
+            { name: 'i8', datatype: 1, long_value: '18446744073709551488' },
+            { name: 'u32', datatype: 7, int_value: 4294967295 },
+            { name: 'f', datatype: 9, float_value: 0.1 },
+            { name: 'b', datatype: 17, bytes_value: Buffer.from([1, 2]) },
+            { name: 'dt', datatype: 13, long_value: '1700000000000' },
+            { name: 'unknown', int_value: 3 },
+            { name: 'noValue', datatype: 10 },
+          ],
+        }),
+        at('NDATA/T'),
+      ),
+    );
+    expect(v).toEqual([
+      { i8: -128n, u32: 4294967295n, f: 0.1, b: new Uint8Array([1, 2]), dt: 1700000000000n, unknown: 3n },
+    ]);
+    expect(reason(d.decode(enc({ metrics: [{ name: 'x', datatype: 3, string_value: 'seven' }] }), at('NDATA/T')))).toBe(
+      'metric "x": datatype 3 cannot be read from string_value',
+    );
   });
 });
 
@@ -368,8 +572,11 @@ describe('sparkplug schema', () => {
       }
     };
     visit(root.lookup(ns.slice(0, -1)) as pb.Namespace);
-    expect(ours.sort()).toEqual(table.fields.map((f) => `${f.message}.${f.field} ${f.number} ${f.type} ${f.label}`).sort());
+    expect(ours.sort()).toEqual(
+      table.fields.map((f) => `${f.message}.${f.field} ${f.number} ${f.type} ${f.label}`).sort(),
+    );
     expect(root.lookupEnum(`${ns}DataType`).values).toEqual(table.enums[0]!.values);
-    for (const r of table.extension_ranges) expect(root.lookupType(ns + r.message).extensions).toEqual(r.extension_ranges);
+    for (const r of table.extension_ranges)
+      expect(root.lookupType(ns + r.message).extensions).toEqual(r.extension_ranges);
   });
 });

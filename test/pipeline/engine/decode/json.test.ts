@@ -20,17 +20,29 @@ describe('json decoder', () => {
   });
 
   it('decodes valid JSON of every kind', () => {
-    expect(decode('{"a":1,"b":[true,null,"x"],"c":{"d":-2.5e3}}')).toEqual({ ok: true, value: { a: 1, b: [true, null, 'x'], c: { d: -2500 } } });
+    expect(decode('{"a":1,"b":[true,null,"x"],"c":{"d":-2.5e3}}')).toEqual({
+      ok: true,
+      value: { a: 1, b: [true, null, 'x'], c: { d: -2500 } },
+    });
     expect(decode('23.5')).toEqual({ ok: true, value: 23.5 });
     expect(decode('"on"')).toEqual({ ok: true, value: 'on' });
     expect(decode('  [1, 2]  ')).toEqual({ ok: true, value: [1, 2] });
   });
 
   it('keeps integers beyond 2^53 exact as bigint, other numbers as numbers', () => {
-    const r = decode('{"big":9007199254740993,"ns":1700000000123456789,"neg":-9007199254740993,"temp":21.5,"n":42,"max":9007199254740991}');
+    const r = decode(
+      '{"big":9007199254740993,"ns":1700000000123456789,"neg":-9007199254740993,"temp":21.5,"n":42,"max":9007199254740991}',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value).toEqual({ big: 9007199254740993n, ns: 1700000000123456789n, neg: -9007199254740993n, temp: 21.5, n: 42, max: 9007199254740991 });
+    expect(r.value).toEqual({
+      big: 9007199254740993n,
+      ns: 1700000000123456789n,
+      neg: -9007199254740993n,
+      temp: 21.5,
+      n: 42,
+      max: 9007199254740991,
+    });
     const v = r.value as Record<string, unknown>;
     expect(typeof v.temp).toBe('number');
     expect(typeof v.n).toBe('number');
@@ -43,7 +55,10 @@ describe('json decoder', () => {
   });
 
   it('does not turn long digit strings or long fractions into bigint', () => {
-    expect(decode('{"id":"12345678901234567890","x":0.12345678901234567}')).toEqual({ ok: true, value: { id: '12345678901234567890', x: 0.12345678901234567 } });
+    expect(decode('{"id":"12345678901234567890","x":0.12345678901234567}')).toEqual({
+      ok: true,
+      value: { id: '12345678901234567890', x: 0.12345678901234567 },
+    });
   });
 
   it('fails on an empty payload', () => {
@@ -70,13 +85,20 @@ describe('json decoder', () => {
 
   it('never throws, whatever the bytes', () => {
     let seed = 12345;
-    const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
     const alphabet = '{}[]":,0123456789.eE-+ truefalsnl\\u';
     for (let i = 0; i < 2000; i++) {
       const len = Math.floor(rand() * 40);
-      const payload = rand() < 0.3
-        ? Uint8Array.from({ length: len }, () => Math.floor(rand() * 256))
-        : bytes(Array.from({ length: len }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('') + '12345678901234567');
+      const payload =
+        rand() < 0.3
+          ? Uint8Array.from({ length: len }, () => Math.floor(rand() * 256))
+          : bytes(
+              Array.from({ length: len }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('') +
+                '12345678901234567',
+            );
       const r = decode(payload);
       if (!r.ok) expect(r.failure.code).toBe('decode_error');
     }

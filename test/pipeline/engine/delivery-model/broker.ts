@@ -41,7 +41,11 @@ interface Connection {
 }
 
 /** A QoS 1 message sent and not acknowledged; survives reconnects (persistent session). */
-interface InFlight { readonly published: Published; readonly packetId: number; delivery: Delivery | undefined }
+interface InFlight {
+  readonly published: Published;
+  readonly packetId: number;
+  delivery: Delivery | undefined;
+}
 
 const encode = (packet: mqttPacket.Packet) => mqttPacket.generate(packet, { protocolVersion: 5 });
 
@@ -56,7 +60,11 @@ export class Broker {
   private nextDelivery = 0;
 
   /** @param receiveMaximum - QoS 1 messages the broker lets one connection hold unacknowledged. */
-  constructor(private readonly source: ModelSource, private readonly ledger: Ledger, private readonly receiveMaximum: number) {
+  constructor(
+    private readonly source: ModelSource,
+    private readonly ledger: Ledger,
+    private readonly receiveMaximum: number,
+  ) {
     this.connect();
   }
 
@@ -66,14 +74,30 @@ export class Broker {
 
   /** Nothing left to send or to be acknowledged. */
   get idle(): boolean {
-    return this.queue.length === 0 && this.redeliver.length === 0 && this.session.length === 0 && this.current.socket.buffered === 0;
+    return (
+      this.queue.length === 0 &&
+      this.redeliver.length === 0 &&
+      this.session.length === 0 &&
+      this.current.socket.buffered === 0
+    );
   }
 
   publish(spec: PublishSpec, nowMs: number): void {
     const p = this.published.length + 1;
-    const body: ModelPayload = { p, baseMs: nowMs, ...(spec.kind === 'undecodable' ? { fail: true as const } : {}), items: spec.items };
+    const body: ModelPayload = {
+      p,
+      baseMs: nowMs,
+      ...(spec.kind === 'undecodable' ? { fail: true as const } : {}),
+      items: spec.items,
+    };
     const payload = spec.kind === 'retained-empty' ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    const published: Published = { p, spec, topic: spec.routed ? `model/${p % 3}/data` : `stray/${p}`, payload, acked: false };
+    const published: Published = {
+      p,
+      spec,
+      topic: spec.routed ? `model/${p % 3}/data` : `stray/${p}`,
+      payload,
+      acked: false,
+    };
     this.published.push(published);
     this.queue.push(published);
   }
@@ -112,8 +136,15 @@ export class Broker {
       }
       const d = ++this.nextDelivery;
       const delivery: Delivery = {
-        d, published, connection: conn.index, packetId: flight?.packetId ?? 0, qos: published.spec.qos,
-        handed: false, dropped: false, settles: 0, acked: false,
+        d,
+        published,
+        connection: conn.index,
+        packetId: flight?.packetId ?? 0,
+        qos: published.spec.qos,
+        handed: false,
+        dropped: false,
+        settles: 0,
+        acked: false,
       };
       this.deliveries.set(d, delivery);
       const dup = flight?.delivery !== undefined;
@@ -121,11 +152,18 @@ export class Broker {
         flight.delivery = delivery;
         inFlight++;
       }
-      packets.push(encode({
-        cmd: 'publish', topic: published.topic, payload: published.payload, qos: published.spec.qos, dup,
-        retain: published.spec.kind === 'retained-empty', ...(flight ? { messageId: flight.packetId } : {}),
-        properties: { userProperties: { delivery: String(d) } },
-      }));
+      packets.push(
+        encode({
+          cmd: 'publish',
+          topic: published.topic,
+          payload: published.payload,
+          qos: published.spec.qos,
+          dup,
+          retain: published.spec.kind === 'retained-empty',
+          ...(flight ? { messageId: flight.packetId } : {}),
+          properties: { userProperties: { delivery: String(d) } },
+        }),
+      );
     }
     const bytes = Buffer.concat(packets);
     let from = 0;
@@ -140,7 +178,8 @@ export class Broker {
   arrived(d: number): Delivery {
     const delivery = this.deliveries.get(d);
     if (!delivery) throw new Error(`the source read delivery ${d}, which the broker never sent`);
-    if (delivery.connection !== this.current.index) this.ledger.violations.push(`delivery ${d} read after its connection closed`);
+    if (delivery.connection !== this.current.index)
+      this.ledger.violations.push(`delivery ${d} read after its connection closed`);
     if (delivery.qos === 1) this.connections[delivery.connection]!.arrivals.push(delivery);
     return delivery;
   }
@@ -166,14 +205,17 @@ export class Broker {
     if (data.length % 4 !== 0) v.push(`a write of ${data.length} bytes is not a run of PUBACKs`);
     for (let o = 0; o + 4 <= data.length; o += 4) {
       const id = data.readUInt16BE(o + 2);
-      if (data[o] !== 0x40 || data[o + 1] !== 2) v.push(`bytes ${data.subarray(o, o + 4).toString('hex')} are not a PUBACK`);
+      if (data[o] !== 0x40 || data[o + 1] !== 2)
+        v.push(`bytes ${data.subarray(o, o + 4).toString('hex')} are not a PUBACK`);
       if (socket.destroyed || conn !== this.current) {
         v.push(`PUBACK ${id} written on closed connection ${conn.index}`);
         continue;
       }
       const expected = conn.arrivals[conn.acked];
       if (!expected || expected.packetId !== id) {
-        v.push(`PUBACK ${id} out of arrival order on connection ${conn.index}: expected ${expected ? `packet ${expected.packetId} (delivery ${expected.d})` : 'none'}`);
+        v.push(
+          `PUBACK ${id} out of arrival order on connection ${conn.index}: expected ${expected ? `packet ${expected.packetId} (delivery ${expected.d})` : 'none'}`,
+        );
         continue;
       }
       conn.acked++;

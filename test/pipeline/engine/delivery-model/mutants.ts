@@ -16,7 +16,9 @@ export interface Mutant {
 function patch<T extends object, K extends keyof T>(target: T, key: K, value: T[K]): () => void {
   const original = target[key];
   target[key] = value;
-  return () => { target[key] = original; };
+  return () => {
+    target[key] = original;
+  };
 }
 
 export const mutants: readonly Mutant[] = [
@@ -45,8 +47,9 @@ export const mutants: readonly Mutant[] = [
   {
     name: 'a window retention that holds nothing',
     expect: /settled while it waits for/,
-    install: () => patch(MessageContext.prototype, 'retain', function (this: MessageContext): Retention {
-      return { origin: (this as unknown as { origin: Origin }).origin, release() {} } as Retention;
-    }),
+    install: () =>
+      patch(MessageContext.prototype, 'retain', function (this: MessageContext): Retention {
+        return { origin: (this as unknown as { origin: Origin }).origin, release() {} } as Retention;
+      }),
   },
 ];

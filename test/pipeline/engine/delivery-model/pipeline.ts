@@ -3,7 +3,14 @@
 // in the ledger: a body handed on opens an obligation that the next hop must close.
 import { flatMap, map, mapAsync, reject } from '../../../../pipeline/core/stage.js';
 import type {
-  DecodedValue, Decoder, Emitter, Reading, Retention, StageContext, StageOutput, Transform,
+  DecodedValue,
+  Decoder,
+  Emitter,
+  Reading,
+  Retention,
+  StageContext,
+  StageOutput,
+  Transform,
 } from '../../../../pipeline/core/types.js';
 import { aggregateWindow, type TimerClock } from '../../../../transforms/aggregate-window.js';
 import type { Ledger } from './ledger.js';
@@ -27,16 +34,30 @@ export interface Traced {
   fate?: Fate;
 }
 
-interface ModelBody extends Traced { readonly p: number; readonly baseMs: number; readonly items: readonly ItemSpec[] }
-interface ModelItem extends ItemSpec { readonly k: number; readonly d: number; readonly p: number; readonly i: number; readonly baseMs: number }
+interface ModelBody extends Traced {
+  readonly p: number;
+  readonly baseMs: number;
+  readonly items: readonly ItemSpec[];
+}
+interface ModelItem extends ItemSpec {
+  readonly k: number;
+  readonly d: number;
+  readonly p: number;
+  readonly i: number;
+  readonly baseMs: number;
+}
 
 /** The ledger plus the model's counters, shared by every traced hop. */
 export class Tracer {
   private k = 0;
   private e = 0;
   constructor(readonly ledger: Ledger) {}
-  nextK(): number { return ++this.k; }
-  nextEntry(): number { return ++this.e; }
+  nextK(): number {
+    return ++this.k;
+  }
+  nextEntry(): number {
+    return ++this.e;
+  }
 
   /** How many sink entries or dead letters the router must make for `item`. */
   static routes(item: Traced): number {
@@ -84,7 +105,8 @@ export const modelDecoder: Decoder<DecodedValue> = {
   format: 'model',
   decode(payload) {
     const parsed = JSON.parse(Buffer.from(payload).toString('utf8')) as ModelPayload;
-    if (parsed.fail) return { ok: false, failure: { code: 'decode_error', reason: `payload ${parsed.p} is marked undecodable` } };
+    if (parsed.fail)
+      return { ok: false, failure: { code: 'decode_error', reason: `payload ${parsed.p} is marked undecodable` } };
     return { ok: true, value: parsed as unknown as DecodedValue };
   },
 };
@@ -113,8 +135,15 @@ function traced(stage: Transform<unknown, unknown>, t: Tracer, next: string | un
       const key = `async:${stage.name}:${b.k}`;
       t.ledger.open(key, [b.d], `${stage.name} call on item ${b.k}`).state = 'in flight';
       return out.then(
-        (resolved) => { t.ledger.close(key, `${stage.name} resolved`); return settle(resolved); },
-        (error: unknown) => { t.ledger.close(key, `${stage.name} failed`); t.expectDeadLetter(stage.name, b.d); throw error; },
+        (resolved) => {
+          t.ledger.close(key, `${stage.name} resolved`);
+          return settle(resolved);
+        },
+        (error: unknown) => {
+          t.ledger.close(key, `${stage.name} failed`);
+          t.expectDeadLetter(stage.name, b.d);
+          throw error;
+        },
       );
     },
   };
@@ -155,7 +184,12 @@ function tracedWindow(inner: Transform<Reading, Reading>, t: Tracer): Transform<
             for (const d of ob?.owners ?? []) owners.add(d);
           }
           for (const item of items) {
-            const aggregate = Object.assign(item, { k: t.nextK(), d: [...owners][0] ?? -1, owners: [...owners], to: toOfSeries(item.tags.s) });
+            const aggregate = Object.assign(item, {
+              k: t.nextK(),
+              d: [...owners][0] ?? -1,
+              owners: [...owners],
+              to: toOfSeries(item.tags.s),
+            });
             t.handOn(aggregate, undefined);
           }
           emitter.emit(items, retained);
@@ -176,31 +210,59 @@ export const globalTimerClock: TimerClock = {
 };
 
 /** The stages of the configured pipeline, each traced; the name of the first (the decoder hands on to it). */
-export function modelStages(config: ModelConfig, t: Tracer): { first: string; stages: Array<Transform<unknown, unknown>> } {
-  const split = flatMap('split', (body: ModelBody) => body.items.map((spec, i): ModelItem => ({
-    ...spec, k: t.nextK(), d: body.d, p: body.p, i, baseMs: body.baseMs,
-  })));
+export function modelStages(
+  config: ModelConfig,
+  t: Tracer,
+): { first: string; stages: Array<Transform<unknown, unknown>> } {
+  const split = flatMap('split', (body: ModelBody) =>
+    body.items.map((spec, i): ModelItem => ({
+      ...spec,
+      k: t.nextK(),
+      d: body.d,
+      p: body.p,
+      i,
+      baseMs: body.baseMs,
+    })),
+  );
   const fateOf = (item: ModelItem) => {
     if (item.fate === 'throws') throw new Error(`item ${item.k} makes boom throw`);
     if (item.fate === 'rejects') return reject(`item ${item.k} is rejected by boom`, 'model_rejected');
     return item.fate === 'drops' ? undefined : item;
   };
   // Async: each call takes a few ms of (fake) time, at most `asyncBoom` at once.
-  const boom = config.asyncBoom === 0 ? map('boom', fateOf) : mapAsync('boom', config.asyncBoom, async (item: ModelItem) => {
-    await new Promise((resolve) => setTimeout(resolve, 1 + ((item.k * 7) % 40)));
-    return fateOf(item);
-  });
+  const boom =
+    config.asyncBoom === 0
+      ? map('boom', fateOf)
+      : mapAsync('boom', config.asyncBoom, async (item: ModelItem) => {
+          await new Promise((resolve) => setTimeout(resolve, 1 + ((item.k * 7) % 40)));
+          return fateOf(item);
+        });
   if (config.pipeline === 'plain') {
-    return { first: 'split', stages: [traced(split as Transform<unknown, unknown>, t, 'boom'), traced(boom as Transform<unknown, unknown>, t, undefined)] };
+    return {
+      first: 'split',
+      stages: [
+        traced(split as Transform<unknown, unknown>, t, 'boom'),
+        traced(boom as Transform<unknown, unknown>, t, undefined),
+      ],
+    };
   }
   const toReading = map('toReading', (item: ModelItem): Reading & Traced => ({
-    measurement: 'm', tags: { s: String(item.series) }, fields: { v: item.i + 1 },
-    timeNs: BigInt(item.baseMs + item.offsetMs) * 1_000_000n, k: item.k, d: item.d,
+    measurement: 'm',
+    tags: { s: String(item.series) },
+    fields: { v: item.i + 1 },
+    timeNs: BigInt(item.baseMs + item.offsetMs) * 1_000_000n,
+    k: item.k,
+    d: item.d,
   }));
   const w = config.windowStage;
   const window = aggregateWindow({
-    everyMs: w.everyMs, allowedLatenessMs: w.latenessMs, maxSeries: w.maxSeries, onLate: w.onLate,
-    onTooManySeries: w.onTooManySeries, fields: { v: ['sum', 'count'] }, clock: globalTimerClock,
+    everyMs: w.everyMs,
+    allowedLatenessMs: w.latenessMs,
+    maxSeries: w.maxSeries,
+    onLate: w.onLate,
+    onTooManySeries: w.onTooManySeries,
+    fields: { v: ['sum', 'count'] },
+    clock: globalTimerClock,
   });
   return {
     first: 'split',

@@ -27,7 +27,9 @@ export async function runCase(config: ModelConfig, steps: readonly Step[]): Prom
   vi.spyOn(Math, 'random').mockImplementation(mulberry32(config.randomSeed));
   let world: World | undefined;
   try {
-    world = await World.start(config, async (ms) => { await vi.advanceTimersByTimeAsync(ms); });
+    world = await World.start(config, async (ms) => {
+      await vi.advanceTimersByTimeAsync(ms);
+    });
     for (const [i, step] of steps.entries()) {
       await world.step(step);
       const violations = world.check();
@@ -42,7 +44,10 @@ export async function runCase(config: ModelConfig, steps: readonly Step[]): Prom
 }
 
 /** The property: no violation in any schedule `schedules` yields for any configuration `configs` yields. */
-export function deliveryProperty(configs: fc.Arbitrary<ModelConfig> = configArb, schedules: fc.Arbitrary<Step[]> = stepsArb) {
+export function deliveryProperty(
+  configs: fc.Arbitrary<ModelConfig> = configArb,
+  schedules: fc.Arbitrary<Step[]> = stepsArb,
+) {
   return fc.asyncProperty(configs, schedules, async (config, steps) => {
     const violations = await runCase(config, steps);
     if (violations.length > 0) throw new Error(violations.slice(0, 5).join('\n'));
@@ -55,10 +60,15 @@ export function deliveryProperty(configs: fc.Arbitrary<ModelConfig> = configArb,
  * out while a case still runs (the fake timers are global: a case left running would disturb the
  * next test's).
  */
-export async function assertProperty<Ts>(property: fc.IAsyncProperty<Ts>, params: fc.Parameters<Ts>, budgetMs: number): Promise<void> {
+export async function assertProperty<Ts>(
+  property: fc.IAsyncProperty<Ts>,
+  params: fc.Parameters<Ts>,
+  budgetMs: number,
+): Promise<void> {
   const details = await fc.check(property, { ...params, interruptAfterTimeLimit: budgetMs });
   if (details.failed) throw new Error(fc.defaultReportMessage(details), { cause: details.errorInstance });
-  if (details.interrupted) console.warn(`delivery model: time budget reached after ${details.numRuns} of ${params.numRuns ?? 100} runs`);
+  if (details.interrupted)
+    console.warn(`delivery model: time budget reached after ${details.numRuns} of ${params.numRuns ?? 100} runs`);
 }
 
 const env = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);

@@ -28,7 +28,9 @@ export class ModelSinks {
   sink(name: 'a' | 'b', bit: number, batch: BatchPolicy, needsItems = true): Sink<unknown> {
     const ledger = this.t.ledger;
     return {
-      name, batch, needsItems,
+      name,
+      batch,
+      needsItems,
       accepts: (item: unknown): item is unknown => (((item as Traced).to ?? 0) & bit) !== 0,
       encode: (item: unknown) => {
         const it = item as Traced;
@@ -48,19 +50,23 @@ export class ModelSinks {
   deadLetters(batch: BatchPolicy): DeadLetterSink {
     const ledger = this.t.ledger;
     return {
-      name: DEAD_LETTERS, batch,
+      name: DEAD_LETTERS,
+      batch,
       accepts: (_l: unknown): _l is DeadLetter => true,
       encode: (letter: DeadLetter) => {
         const encoded = `${ENTRY}${this.t.nextEntry()},"code":"${letter.code}","stage":"${letter.stage}"}`;
         const what = `dead letter ${letter.code} from ${letter.stage}`;
-        if (letter.item?.startsWith(ENTRY)) { // a sink refused an entry: the entry's obligation moves to its letter
+        if (letter.item?.startsWith(ENTRY)) {
+          // a sink refused an entry: the entry's obligation moves to its letter
           const entry = ledger.close(letter.item, `dead letter of entry ${letter.item}`);
           ledger.open(encoded, entry?.owners ?? [], what).state = 'batching';
-        } else if (letter.item !== undefined) { // the router or an encoder gave up on an item
+        } else if (letter.item !== undefined) {
+          // the router or an encoder gave up on an item
           const item = JSON.parse(letter.item) as Traced;
           ledger.close(`route:${item.k}`, `${what} for item ${item.k}`);
           ledger.open(encoded, item.owners ?? [item.d], what).state = 'batching';
-        } else { // a decoder or stage failed on the message
+        } else {
+          // a decoder or stage failed on the message
           const d = Number(letter.userProperties?.delivery);
           ledger.close(`dl:${letter.stage}:${d}`, what);
           ledger.open(encoded, [d], what).state = 'batching';
@@ -108,7 +114,13 @@ export class ModelSinks {
   }
 
   /** The ledger side of a write result; returns the result for the runtime. */
-  private apply(sink: string, encoded: readonly string[], outcome: Exclude<WriteOutcome, 'throws'>, mask: number, retryAfterMs: number | undefined): WriteResult {
+  private apply(
+    sink: string,
+    encoded: readonly string[],
+    outcome: Exclude<WriteOutcome, 'throws'>,
+    mask: number,
+    retryAfterMs: number | undefined,
+  ): WriteResult {
     const ledger = this.t.ledger;
     switch (outcome) {
       case 'delivered':
@@ -116,18 +128,30 @@ export class ModelSinks {
         return { status: 'delivered' };
       case 'retry':
         for (const e of encoded) ledger.mark(e, 'retrying');
-        return { status: 'retry', failure: { code: 'model_503', reason: 'unavailable' }, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+        return {
+          status: 'retry',
+          failure: { code: 'model_503', reason: 'unavailable' },
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        };
       case 'rejected':
         for (const e of encoded) ledger.mark(e, 'rejected: bisecting or dead-lettering');
         return { status: 'rejected', failure: { code: 'model_400', reason: 'bad batch' } };
       case 'partial': {
         // An empty list of refused items is a batch written whole.
-        const rejected = encoded.flatMap((e, index) => ((mask >> (index % 4)) & 1 ? [{ index, failure: { code: 'model_partial', reason: 'bad point' } }] : []));
+        const rejected = encoded.flatMap((e, index) =>
+          (mask >> (index % 4)) & 1 ? [{ index, failure: { code: 'model_partial', reason: 'bad point' } }] : [],
+        );
         encoded.forEach((e, index) => {
-          if (rejected.some((r) => r.index === index)) ledger.mark(e, sink === DEAD_LETTERS ? 'refused: the batch is retried' : 'rejected: to be dead-lettered');
+          if (rejected.some((r) => r.index === index))
+            ledger.mark(e, sink === DEAD_LETTERS ? 'refused: the batch is retried' : 'rejected: to be dead-lettered');
           // The dead-letter sink is the last resort: a batch with a refused letter is retried whole.
-          else if (sink === DEAD_LETTERS && rejected.length > 0) ledger.mark(e, 'in a batch retried for a refused letter');
-          else this.durable(e, `a write to ${sink} answered partial, refusing ${rejected.length ? `items ${rejected.map((r) => r.index).join(', ')}` : 'none'}`);
+          else if (sink === DEAD_LETTERS && rejected.length > 0)
+            ledger.mark(e, 'in a batch retried for a refused letter');
+          else
+            this.durable(
+              e,
+              `a write to ${sink} answered partial, refusing ${rejected.length ? `items ${rejected.map((r) => r.index).join(', ')}` : 'none'}`,
+            );
         });
         return { status: 'partial', rejected };
       }

@@ -18,7 +18,10 @@ export class FakeSocket extends EventEmitter {
   private paused = false;
   private readonly unread: Buffer[] = [];
 
-  constructor(readonly connection: number, private readonly onWrite: (socket: FakeSocket, data: Buffer) => void) {
+  constructor(
+    readonly connection: number,
+    private readonly onWrite: (socket: FakeSocket, data: Buffer) => void,
+  ) {
     super();
   }
 
@@ -29,9 +32,14 @@ export class FakeSocket extends EventEmitter {
     else this.emit('data', chunk);
   }
 
-  get buffered(): number { return this.unread.length; }
+  get buffered(): number {
+    return this.unread.length;
+  }
 
-  pause(): this { this.paused = true; return this; }
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
 
   /** Like a net.Socket: reading resumes on the next tick. */
   resume(): this {
@@ -59,7 +67,13 @@ export class FakeSocket extends EventEmitter {
 
 /** A received message whose settle() the model sees before the real one runs. */
 class TracedMessage extends MqttMessage {
-  constructor(publish: ReceivedPublish, decoder: Decoder<DecodedValue>, acks: DeferredAcks, seq: number, private readonly onSettle: () => void) {
+  constructor(
+    publish: ReceivedPublish,
+    decoder: Decoder<DecodedValue>,
+    acks: DeferredAcks,
+    seq: number,
+    private readonly onSettle: () => void,
+  ) {
     super(publish, decoder, acks, seq);
   }
 
@@ -98,7 +112,12 @@ export class ModelSource implements Source<unknown> {
     wrap: (decoder: Decoder<DecodedValue>) => Decoder<DecodedValue>,
     private readonly events: SourceEvents,
   ) {
-    const fake = { options: { protocolVersion: 5 }, connected: false, stream: undefined, streamBuilder: () => this.nextSocket };
+    const fake = {
+      options: { protocolVersion: 5 },
+      connected: false,
+      stream: undefined,
+      streamBuilder: () => this.nextSocket,
+    };
     this.client = fake as unknown as MqttClient;
     this.acks = new DeferredAcks(this.client, false);
     this.reader = new PublishReader(this.client, {
@@ -107,7 +126,11 @@ export class ModelSource implements Source<unknown> {
       publish: (p) => this.receive(p),
     });
     // The source's own routing, with the model's traced decoders.
-    this.decoderOf = routeTable([{ topic: subscription.topic, decode: wrap(subscription.decode) }], silentLogger, wrap(unroutedDecoder));
+    this.decoderOf = routeTable(
+      [{ topic: subscription.topic, decode: wrap(subscription.decode) }],
+      silentLogger,
+      wrap(unroutedDecoder),
+    );
   }
 
   /** A new connection on `socket`, as mqtt.js makes it: the stream is built, then piped to the parser. */
@@ -121,13 +144,25 @@ export class ModelSource implements Source<unknown> {
   private receive(publish: InboundPublish): void {
     const seq = publish.qos === 1 ? this.acks.hold(publish.messageId) : -1;
     this.events.received(publish);
-    this.handler!(new TracedMessage(publish, this.decoderOf(publish.topic), this.acks, seq, () => this.events.settled(publish)));
+    this.handler!(
+      new TracedMessage(publish, this.decoderOf(publish.topic), this.acks, seq, () => this.events.settled(publish)),
+    );
     this.events.handed(publish);
   }
 
-  async open(handler: MessageHandler): Promise<void> { this.handler = handler; }
-  pause(): void { this.paused = true; this.acks.pause(); this.reader.pause(); }
-  resume(): void { this.paused = false; this.acks.resume(); this.reader.resume(); }
+  async open(handler: MessageHandler): Promise<void> {
+    this.handler = handler;
+  }
+  pause(): void {
+    this.paused = true;
+    this.acks.pause();
+    this.reader.pause();
+  }
+  resume(): void {
+    this.paused = false;
+    this.acks.resume();
+    this.reader.resume();
+  }
   async stopIntake(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -37,7 +37,13 @@ export type Step =
   /** The broker sends up to `count` packets, as bytes cut at `cuts` (fractions of the stream). */
   | { readonly kind: 'deliver'; readonly count: number; readonly cuts: readonly number[] }
   /** A pending sink write (picked modulo the pending ones) completes with `outcome`. */
-  | { readonly kind: 'write'; readonly pick: number; readonly outcome: WriteOutcome; readonly mask: number; readonly retryAfterMs: number | undefined }
+  | {
+      readonly kind: 'write';
+      readonly pick: number;
+      readonly outcome: WriteOutcome;
+      readonly mask: number;
+      readonly retryAfterMs: number | undefined;
+    }
   | { readonly kind: 'advance'; readonly ms: number }
   /** `count` publishes of `spec` at once, all sent: past DeferredAcks' first ring of 1024. */
   | { readonly kind: 'burst'; readonly count: number; readonly spec: PublishSpec }
@@ -83,7 +89,10 @@ const batchPolicy = fc.record({
 
 export const configArb: fc.Arbitrary<ModelConfig> = fc.record({
   pipeline: fc.constantFrom('plain', 'window'),
-  asyncBoom: fc.oneof({ weight: 2, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) }),
+  asyncBoom: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) },
+  ),
   window: fc.integer({ min: 1, max: 6 }),
   overshoot: fc.integer({ min: 0, max: 6 }),
   maxUnsettled: fc.integer({ min: 1, max: 10 }),
@@ -134,12 +143,19 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.nat().map((pick) => ({ kind: 'duplicate' as const, pick })) },
   {
     weight: 5,
-    arbitrary: fc.record({ kind: fc.constant('deliver' as const), count: fc.integer({ min: 1, max: 6 }), cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant('deliver' as const),
+      count: fc.integer({ min: 1, max: 6 }),
+      cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+    }),
   },
   {
     weight: 7,
     arbitrary: fc.record({
-      kind: fc.constant('write' as const), pick: fc.nat(), outcome: outcomeArb, mask: fc.nat({ max: 15 }),
+      kind: fc.constant('write' as const),
+      pick: fc.nat(),
+      outcome: outcomeArb,
+      mask: fc.nat({ max: 15 }),
       retryAfterMs: fc.option(fc.integer({ min: 1, max: 200 }), { nil: undefined }),
     }),
   },
@@ -151,18 +167,34 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
 export const stepsArb = fc.array(stepArb, { minLength: 10, maxLength: 80, size: 'large' });
 
 /** A QoS 1 message with at least one item for the sinks: it stays held until written. */
-const heldArb: fc.Arbitrary<PublishSpec> = fc.array(itemArb, { minLength: 1, maxLength: 2 })
-  .map((items) => ({ routed: true, qos: 1 as const, kind: 'data' as const, items: [{ fate: 'ok' as const, to: 1, series: 0, offsetMs: 0 }, ...items] }));
+const heldArb: fc.Arbitrary<PublishSpec> = fc.array(itemArb, { minLength: 1, maxLength: 2 }).map((items) => ({
+  routed: true,
+  qos: 1 as const,
+  kind: 'data' as const,
+  items: [{ fate: 'ok' as const, to: 1, series: 0, offsetMs: 0 }, ...items],
+}));
 
 /** Schedules with bursts of over a thousand messages, for configurations with a large window. */
-export const burstStepsArb = fc.array(fc.oneof(
-  { weight: 15, arbitrary: stepArb },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst' as const), count: fc.integer({ min: 1030, max: 1200 }), spec: heldArb }) },
-), { minLength: 10, maxLength: 40, size: 'large' });
+export const burstStepsArb = fc.array(
+  fc.oneof(
+    { weight: 15, arbitrary: stepArb },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('burst' as const),
+        count: fc.integer({ min: 1030, max: 1200 }),
+        spec: heldArb,
+      }),
+    },
+  ),
+  { minLength: 10, maxLength: 40, size: 'large' },
+);
 
 /** Large windows and bounds, so that bursts are held at once. */
-export const largeConfigArb: fc.Arbitrary<ModelConfig> = fc.record({
-  window: fc.integer({ min: 1100, max: 2000 }),
-  // Below a burst: intake pauses mid-burst; above: DeferredAcks holds over 1024 at once.
-  maxUnsettled: fc.oneof(fc.integer({ min: 200, max: 1000 }), fc.integer({ min: 1100, max: 3000 })),
-}).chain((big) => configArb.map((c) => ({ ...c, ...big })));
+export const largeConfigArb: fc.Arbitrary<ModelConfig> = fc
+  .record({
+    window: fc.integer({ min: 1100, max: 2000 }),
+    // Below a burst: intake pauses mid-burst; above: DeferredAcks holds over 1024 at once.
+    maxUnsettled: fc.oneof(fc.integer({ min: 200, max: 1000 }), fc.integer({ min: 1100, max: 3000 })),
+  })
+  .chain((big) => configArb.map((c) => ({ ...c, ...big })));

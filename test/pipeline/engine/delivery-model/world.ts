@@ -27,17 +27,25 @@ export class World {
   broker!: Broker;
   private droppedBefore = 0;
 
-  private constructor(readonly config: ModelConfig, private readonly advance: (ms: number) => Promise<void>) {
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly advance: (ms: number) => Promise<void>,
+  ) {
     this.ledger = new Ledger((d) => (this.broker?.deliveries.get(d)?.settles ?? 0) > 0);
     const tracer = new Tracer(this.ledger);
     const { first, stages } = modelStages(config, tracer);
     this.sinks = new ModelSinks(tracer);
     this.source = new ModelSource(
-      config.window, { topic: 'model/+/data', decode: modelDecoder }, (decoder) => tracedDecoder(decoder, tracer, first),
+      config.window,
+      { topic: 'model/+/data', decode: modelDecoder },
+      (decoder) => tracedDecoder(decoder, tracer, first),
       { received: (p) => this.received(p), handed: (p) => this.handed(p), settled: (p) => this.settled(p) },
     );
     this.runtime = new Runtime({
-      source: this.source, stages, log: silentLogger, maxUnsettled: config.maxUnsettled,
+      source: this.source,
+      stages,
+      log: silentLogger,
+      maxUnsettled: config.maxUnsettled,
       sinks: [this.sinks.sink('a', 1, config.sinkA), this.sinks.sink('b', 2, config.sinkB, config.sinkB.needsItems)],
       deadLetters: this.sinks.deadLetters(config.deadLetters),
       retry: { initialDelayMs: 10, maxDelayMs: 80, giveUpAfterMs: config.giveUpAfterMs },
@@ -80,12 +88,24 @@ export class World {
   /** Runs one step of the schedule and lets everything it started run until only timers are left. */
   async step(step: Step): Promise<void> {
     switch (step.kind) {
-      case 'publish': this.broker.publish(step.spec, Date.now()); break;
-      case 'duplicate': this.broker.duplicate(step.pick); break;
-      case 'deliver': this.broker.send(step.count, step.cuts); break;
-      case 'write': this.sinks.complete(step.pick, step.outcome, step.mask, step.retryAfterMs); break;
-      case 'advance': await this.advance(step.ms); break;
-      case 'reconnect': this.broker.reconnect(); break;
+      case 'publish':
+        this.broker.publish(step.spec, Date.now());
+        break;
+      case 'duplicate':
+        this.broker.duplicate(step.pick);
+        break;
+      case 'deliver':
+        this.broker.send(step.count, step.cuts);
+        break;
+      case 'write':
+        this.sinks.complete(step.pick, step.outcome, step.mask, step.retryAfterMs);
+        break;
+      case 'advance':
+        await this.advance(step.ms);
+        break;
+      case 'reconnect':
+        this.broker.reconnect();
+        break;
       case 'burst':
         for (let i = 0; i < step.count; i++) this.broker.publish(step.spec, Date.now());
         this.broker.send(step.count, []);
@@ -101,24 +121,32 @@ export class World {
     const conn = this.broker.current;
     const head = conn.arrivals[conn.acked];
     if (head && !this.ledger.reasonFor(head.d)) {
-      v.push(`delivery ${head.d} (packet ${head.packetId}) heads the PUBACK queue of connection ${conn.index} with nothing pending (last: ${this.ledger.lastOf(head.d)})`);
+      v.push(
+        `delivery ${head.d} (packet ${head.packetId}) heads the PUBACK queue of connection ${conn.index} with nothing pending (last: ${this.ledger.lastOf(head.d)})`,
+      );
     }
     let unsettled = 0;
     for (const delivery of this.broker.deliveries.values()) {
       if (!delivery.handed || delivery.dropped || delivery.settles > 0) continue;
       unsettled++;
-      if (!this.ledger.reasonFor(delivery.d)) v.push(`delivery ${delivery.d} is not settled with nothing pending (last: ${this.ledger.lastOf(delivery.d)})`);
+      if (!this.ledger.reasonFor(delivery.d))
+        v.push(`delivery ${delivery.d} is not settled with nothing pending (last: ${this.ledger.lastOf(delivery.d)})`);
     }
-    if (stats.unsettled !== unsettled) v.push(`the runtime counts ${stats.unsettled} unsettled messages, the model ${unsettled}`);
-    if (stats.unsettled > this.config.maxUnsettled) v.push(`${stats.unsettled} unsettled messages, above the bound ${this.config.maxUnsettled}`);
-    if (this.runtime.backpressured !== this.source.paused) v.push(`runtime backpressured=${this.runtime.backpressured}, source paused=${this.source.paused}`);
-    if (this.source.paused && stats.unsettled <= this.config.maxUnsettled >> 1) v.push(`paused with only ${stats.unsettled} unsettled messages`);
+    if (stats.unsettled !== unsettled)
+      v.push(`the runtime counts ${stats.unsettled} unsettled messages, the model ${unsettled}`);
+    if (stats.unsettled > this.config.maxUnsettled)
+      v.push(`${stats.unsettled} unsettled messages, above the bound ${this.config.maxUnsettled}`);
+    if (this.runtime.backpressured !== this.source.paused)
+      v.push(`runtime backpressured=${this.runtime.backpressured}, source paused=${this.source.paused}`);
+    if (this.source.paused && stats.unsettled <= this.config.maxUnsettled >> 1)
+      v.push(`paused with only ${stats.unsettled} unsettled messages`);
     // Decoding, stages and routing are synchronous: between steps a body is in a sink, a window or an async call.
     for (const ob of this.ledger.allOpen()) {
       if (TRANSIENT.test(ob.key)) v.push(`${ob.what} never happened (held: ${ob.owners.join(', ')})`);
     }
     const held = conn.arrivals.length - conn.acked;
-    if (this.source.acks.held !== held) v.push(`DeferredAcks holds ${this.source.acks.held} messages, the connection ${held}`);
+    if (this.source.acks.held !== held)
+      v.push(`DeferredAcks holds ${this.source.acks.held} messages, the connection ${held}`);
     return v;
   }
 
@@ -131,7 +159,8 @@ export class World {
     this.sinks.completeAll();
     // Until drained, or nothing moved for 10 s of fake time (retries back off 80 ms at most, windows
     // close within 800 ms): a long queue behind an async stage may need many rounds.
-    let progress = '', still = 0;
+    let progress = '',
+      still = 0;
     for (let round = 0; round < 5000 && still < 40 && !this.drained(); round++) {
       this.broker.send(Number.MAX_SAFE_INTEGER, []);
       await quiesce();
@@ -144,9 +173,11 @@ export class World {
     }
     const v = this.check();
     if (!this.drained()) v.push(`not drained: ${this.stuck()}`);
-    for (const p of this.broker.published) if (p.spec.qos === 1 && !p.acked) v.push(`QoS 1 message ${p.p} was never acknowledged`);
+    for (const p of this.broker.published)
+      if (p.spec.qos === 1 && !p.acked) v.push(`QoS 1 message ${p.p} was never acknowledged`);
     const last = this.broker.current;
-    if (last.acked !== last.arrivals.length) v.push(`connection ${last.index} acknowledged ${last.acked} of ${last.arrivals.length} messages`);
+    if (last.acked !== last.arrivals.length)
+      v.push(`connection ${last.index} acknowledged ${last.acked} of ${last.arrivals.length} messages`);
     for (const d of this.broker.deliveries.values()) {
       if (d.handed && !d.dropped && d.settles !== 1) v.push(`delivery ${d.d} settled ${d.settles} times`);
     }
@@ -154,13 +185,21 @@ export class World {
   }
 
   private drained(): boolean {
-    return this.broker.idle && this.sinks.pending.length === 0 && this.ledger.allOpen().length === 0
-      && this.runtime.stats.unsettled === 0 && this.source.acks.held === 0;
+    return (
+      this.broker.idle &&
+      this.sinks.pending.length === 0 &&
+      this.ledger.allOpen().length === 0 &&
+      this.runtime.stats.unsettled === 0 &&
+      this.source.acks.held === 0
+    );
   }
 
   /** What is still held, for the failure message. */
   private stuck(): string {
-    const open = this.ledger.allOpen().slice(0, 5).map((o) => `${o.what} [${o.state}] for ${o.owners.join(',')}`);
+    const open = this.ledger
+      .allOpen()
+      .slice(0, 5)
+      .map((o) => `${o.what} [${o.state}] for ${o.owners.join(',')}`);
     return `broker idle=${this.broker.idle}, unsettled=${this.runtime.stats.unsettled}, held=${this.source.acks.held}, open: ${open.join('; ') || 'none'}`;
   }
 

@@ -13,7 +13,10 @@ afterEach(async () => {
 async function session(clientId: string, topic: string, protocolVersion: 4 | 5) {
   // Handlers go on before CONNACK: a resumed session's queued messages arrive right after it.
   const client = mqtt.connect(MQTT_URL, {
-    clientId, clean: false, protocolVersion, reconnectPeriod: 0,
+    clientId,
+    clean: false,
+    protocolVersion,
+    reconnectPeriod: 0,
     properties: protocolVersion === 5 ? { sessionExpiryInterval: 300 } : undefined,
   });
   clients.push(client);
@@ -81,11 +84,20 @@ describe.each([4, 5] as const)('deferred PUBACK on MQTT %s against the real brok
   it('keeps reading packets (keep-alive) while acknowledgements are held', async () => {
     const clientId = uniqueName('keepalive');
     const topic = `tributary-test/${clientId}`;
-    const client = await mqtt.connectAsync(MQTT_URL, { clientId, clean: true, protocolVersion, keepalive: 1, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(MQTT_URL, {
+      clientId,
+      clean: true,
+      protocolVersion,
+      keepalive: 1,
+      reconnectPeriod: 0,
+    });
     clients.push(client);
     const acks = new DeferredAcks(client);
     let received = 0;
-    client.on('message', (_t, _p, packet) => { acks.hold(packet.messageId!); received++; });
+    client.on('message', (_t, _p, packet) => {
+      acks.hold(packet.messageId!);
+      received++;
+    });
     await client.subscribeAsync(topic, { qos: 1 });
     await publish(topic, ['x', 'y']);
     await new Promise((r) => setTimeout(r, 3500)); // > 1.5 × keepalive with both unacknowledged

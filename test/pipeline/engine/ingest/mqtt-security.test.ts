@@ -4,7 +4,12 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../pipeline/core/errors.js';
-import { commandTokenProvider, jwtExpiresAtMs, mqttSecurityOptions, type MqttSecurityInput } from '../../../../pipeline/engine/ingest/mqtt-security.js';
+import {
+  commandTokenProvider,
+  jwtExpiresAtMs,
+  mqttSecurityOptions,
+  type MqttSecurityInput,
+} from '../../../../pipeline/engine/ingest/mqtt-security.js';
 import { KEY_PASSPHRASE, makePki, signJwt, type Pki } from '../../../support/tls-broker.js';
 
 describe('jwtExpiresAtMs', () => {
@@ -16,7 +21,10 @@ describe('jwtExpiresAtMs', () => {
   it.each([
     ['no exp', signJwt({ sub: 'a' })],
     ['exp as a string', signJwt({ exp: '1900000000' })],
-    ['claims that are not an object', `${Buffer.from('{}').toString('base64url')}.${Buffer.from('null').toString('base64url')}.sig`],
+    [
+      'claims that are not an object',
+      `${Buffer.from('{}').toString('base64url')}.${Buffer.from('null').toString('base64url')}.sig`,
+    ],
     ['claims that are not JSON', 'aaa.bbb.ccc'],
     ['two parts', 'aaa.bbb'],
     ['an opaque token', 'opaque-token-123'],
@@ -36,10 +44,22 @@ describe('beforeConnect token refresh', () => {
     let now = 1_000_000;
     let calls = 0;
     const security = mqttSecurityOptions({
-      username: 'svc', refreshMarginMs: 10_000, now: () => now, ...extra,
-      passwordProvider: async () => { calls++; return tokens(); },
+      username: 'svc',
+      refreshMarginMs: 10_000,
+      now: () => now,
+      ...extra,
+      passwordProvider: async () => {
+        calls++;
+        return tokens();
+      },
     });
-    return { security, calls: () => calls, advance: (ms: number) => { now += ms; } };
+    return {
+      security,
+      calls: () => calls,
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
   };
   const jwt = (expMs: number) => signJwt({ exp: expMs / 1000 });
 
@@ -91,7 +111,11 @@ describe('beforeConnect token refresh', () => {
 
   it('rejects an empty token or a failing provider; leaves a static password alone', async () => {
     await expect(setup(() => '  ').security.beforeConnect(fakeClient())).rejects.toThrow(ConfigError);
-    await expect(setup(() => { throw new Error('issuer down'); }).security.connectOptions()).rejects.toThrow('issuer down');
+    await expect(
+      setup(() => {
+        throw new Error('issuer down');
+      }).security.connectOptions(),
+    ).rejects.toThrow('issuer down');
     const s = mqttSecurityOptions({ username: 'u', password: 'static-pass' });
     const c = fakeClient();
     await s.beforeConnect(c);
@@ -102,7 +126,9 @@ describe('beforeConnect token refresh', () => {
   });
 
   it('refuses a password together with a provider, and a margin below 0', () => {
-    expect(() => mqttSecurityOptions({ password: 'p', passwordProvider: () => 't' })).toThrow(/either a password or a password provider/);
+    expect(() => mqttSecurityOptions({ password: 'p', passwordProvider: () => 't' })).toThrow(
+      /either a password or a password provider/,
+    );
     expect(() => mqttSecurityOptions({ refreshMarginMs: -1 })).toThrow(ConfigError);
   });
 });
@@ -113,9 +139,13 @@ describe('commandTokenProvider', () => {
   });
 
   it('fails naming the variable, the status and stderr, never the output', async () => {
-    const e = (await commandTokenProvider('echo leaked-token-value; echo "issuer unreachable" >&2; exit 3')().catch((error: unknown) => error)) as Error;
+    const e = (await commandTokenProvider('echo leaked-token-value; echo "issuer unreachable" >&2; exit 3')().catch(
+      (error: unknown) => error,
+    )) as Error;
     expect(e).toBeInstanceOf(ConfigError);
-    expect(e.message).toBe('TRIBUTARY_MQTT_TOKEN_COMMAND: expected a command that exits 0 and prints a token, got "exit status 3: issuer unreachable"');
+    expect(e.message).toBe(
+      'TRIBUTARY_MQTT_TOKEN_COMMAND: expected a command that exits 0 and prints a token, got "exit status 3: issuer unreachable"',
+    );
     await expect(commandTokenProvider('true', 'MY_VAR')()).rejects.toThrow(/^MY_VAR: .*"empty output"/);
     await expect(commandTokenProvider('sleep 5', 'MY_VAR', 100)()).rejects.toThrow(/timed out after 100 ms/);
   });
@@ -123,34 +153,68 @@ describe('commandTokenProvider', () => {
 
 describe('certificate and key files', () => {
   let pki: Pki;
-  beforeAll(() => { pki = makePki(); });
+  beforeAll(() => {
+    pki = makePki();
+  });
   afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
-  const error = (input: MqttSecurityInput) => { try { mqttSecurityOptions(input); } catch (e) { return e as Error; } throw new Error('accepted'); };
+  const error = (input: MqttSecurityInput) => {
+    try {
+      mqttSecurityOptions(input);
+    } catch (e) {
+      return e as Error;
+    }
+    throw new Error('accepted');
+  };
 
   it('reads CA, certificate and key once, as buffers', () => {
-    const s = mqttSecurityOptions({ caFile: pki.ca, certFile: pki.encryptedClientCert, keyFile: pki.encryptedClientKey, keyPassphrase: KEY_PASSPHRASE, rejectUnauthorized: false, servername: 'broker' });
-    expect(Buffer.isBuffer(s.clientOptions.ca) && Buffer.isBuffer(s.clientOptions.cert) && Buffer.isBuffer(s.clientOptions.key)).toBe(true);
-    expect(s.clientOptions).toMatchObject({ passphrase: KEY_PASSPHRASE, rejectUnauthorized: false, servername: 'broker' });
+    const s = mqttSecurityOptions({
+      caFile: pki.ca,
+      certFile: pki.encryptedClientCert,
+      keyFile: pki.encryptedClientKey,
+      keyPassphrase: KEY_PASSPHRASE,
+      rejectUnauthorized: false,
+      servername: 'broker',
+    });
+    expect(
+      Buffer.isBuffer(s.clientOptions.ca) &&
+        Buffer.isBuffer(s.clientOptions.cert) &&
+        Buffer.isBuffer(s.clientOptions.key),
+    ).toBe(true);
+    expect(s.clientOptions).toMatchObject({
+      passphrase: KEY_PASSPHRASE,
+      rejectUnauthorized: false,
+      servername: 'broker',
+    });
     expect(s.summary).toEqual({ ca: pki.ca, clientCert: pki.encryptedClientCert, insecure: true, auth: 'none' });
   });
 
   it('names the file that is missing, not PEM, or does not fit', () => {
     const missing = join(pki.dir, 'nope.pem');
-    expect(error({ caFile: missing }).message).toBe(`mqtt CA file ${missing}: expected a readable PEM file of CA certificates, got "no such file"`);
+    expect(error({ caFile: missing }).message).toBe(
+      `mqtt CA file ${missing}: expected a readable PEM file of CA certificates, got "no such file"`,
+    );
     expect(error({ caFile: pki.dir }).message).toMatch(/got "EISDIR"/);
     const text = join(pki.dir, 'not-pem.txt');
     writeFileSync(text, 'hello');
     expect(error({ caFile: text }).message).toContain(`mqtt CA file ${text}: expected a PEM file of CA certificates`);
     expect(error({ certFile: pki.clientCert, keyFile: pki.ca }).message).toContain('mqtt client key file');
     expect(error({ certFile: pki.clientCert }).message).toMatch(/both a certificate file and a key file/);
-    expect(error({ certFile: pki.clientCert, keyFile: pki.otherClientKey }).message).toMatch(/does not belong to the certificate/);
+    expect(error({ certFile: pki.clientCert, keyFile: pki.otherClientKey }).message).toMatch(
+      /does not belong to the certificate/,
+    );
   });
 
   it('reports a wrong or missing passphrase without echoing it', () => {
-    const wrong = error({ certFile: pki.encryptedClientCert, keyFile: pki.encryptedClientKey, keyPassphrase: 'wrong-secret-77' });
+    const wrong = error({
+      certFile: pki.encryptedClientCert,
+      keyFile: pki.encryptedClientKey,
+      keyPassphrase: 'wrong-secret-77',
+    });
     expect(wrong).toBeInstanceOf(ConfigError);
     expect(wrong.message).toMatch(/wrong or missing passphrase/);
     expect(wrong.message).not.toContain('wrong-secret-77');
-    expect(error({ certFile: pki.encryptedClientCert, keyFile: pki.encryptedClientKey }).message).toMatch(/wrong or missing passphrase/);
+    expect(error({ certFile: pki.encryptedClientCert, keyFile: pki.encryptedClientKey }).message).toMatch(
+      /wrong or missing passphrase/,
+    );
   });
 });

@@ -14,9 +14,17 @@ afterEach(async () => {
 });
 
 async function openSource(clientId: string, topic: string, protocolVersion: 4 | 5, qos: 0 | 1 = 1) {
-  const source = mqttSource({ url: MQTT_URL, clientId, protocolVersion, subscribe: [{ topic, decode: raw(), qos }], sessionExpiryS: 300 });
+  const source = mqttSource({
+    url: MQTT_URL,
+    clientId,
+    protocolVersion,
+    subscribe: [{ topic, decode: raw(), qos }],
+    sessionExpiryS: 300,
+  });
   const received: SourceMessage[] = [];
-  await source.open((m) => { received.push(m); });
+  await source.open((m) => {
+    received.push(m);
+  });
   closers.push(() => source.close());
   return { source, received };
 }
@@ -33,8 +41,18 @@ describe.each([4, 5] as const)('mqttSource reading PUBLISHes on MQTT %s against 
     const { received } = await openSource(uniqueName('reader'), `${topic}/#`, v);
     const pub = await publisher(v);
     const sent: Array<{ topic: string; payload: Buffer; qos: 0 | 1 }> = [];
-    for (let i = 0; i < 3000; i++) sent.push({ topic: `${topic}/d${i % 7}`, payload: Buffer.from(`{"i":${i},"pad":"${'x'.repeat(i % 97)}"}`), qos: 1 });
-    sent.splice(1500, 0, { topic: `${topic}/big`, payload: Buffer.alloc(300_000, 0xab), qos: 1 }, { topic: `${topic}/zero`, payload: Buffer.from('q0'), qos: 0 });
+    for (let i = 0; i < 3000; i++)
+      sent.push({
+        topic: `${topic}/d${i % 7}`,
+        payload: Buffer.from(`{"i":${i},"pad":"${'x'.repeat(i % 97)}"}`),
+        qos: 1,
+      });
+    sent.splice(
+      1500,
+      0,
+      { topic: `${topic}/big`, payload: Buffer.alloc(300_000, 0xab), qos: 1 },
+      { topic: `${topic}/zero`, payload: Buffer.from('q0'), qos: 0 },
+    );
     await Promise.all(sent.map((m) => pub.publishAsync(m.topic, m.payload, { qos: m.qos })));
     expect(await waitFor(() => received.length === sent.length, 15_000, 20)).toBe(true);
     expect(received.map((m) => m.topic)).toEqual(sent.map((m) => m.topic));
@@ -65,13 +83,23 @@ describe('mqttSource reading MQTT 5 properties', () => {
     const topic = `tributary-test/${uniqueName('props')}`;
     const pub = await publisher(5);
     await pub.publishAsync(topic, '{"v":1}', {
-      qos: 1, retain: true,
-      properties: { contentType: 'application/json', userProperties: { site: 'north', tag: ['a', 'b'] }, messageExpiryInterval: 600 },
+      qos: 1,
+      retain: true,
+      properties: {
+        contentType: 'application/json',
+        userProperties: { site: 'north', tag: ['a', 'b'] },
+        messageExpiryInterval: 600,
+      },
     });
     const { received } = await openSource(uniqueName('props'), topic, 5);
     expect(await waitFor(() => received.length === 1, 5000, 20)).toBe(true);
     const m = received[0]!;
-    expect([m.payload.toString(), m.retain, m.contentType, m.userProperties]).toEqual(['{"v":1}', true, 'application/json', { site: 'north', tag: ['a', 'b'] }]);
+    expect([m.payload.toString(), m.retain, m.contentType, m.userProperties]).toEqual([
+      '{"v":1}',
+      true,
+      'application/json',
+      { site: 'north', tag: ['a', 'b'] },
+    ]);
     m.settle();
     await pub.publishAsync(topic, '', { qos: 1, retain: true }); // clears the retained message
   });

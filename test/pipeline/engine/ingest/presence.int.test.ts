@@ -26,7 +26,8 @@ async function watch(topic: string): Promise<{ seen: Array<PresenceStatus & { re
   const c = await connect(uniqueName('presence-watch'));
   const seen: Array<PresenceStatus & { retained: boolean }> = [];
   c.on('message', (_t, payload, packet) => {
-    if (payload.length > 0) seen.push({ ...(JSON.parse(payload.toString()) as PresenceStatus), retained: packet.retain });
+    if (payload.length > 0)
+      seen.push({ ...(JSON.parse(payload.toString()) as PresenceStatus), retained: packet.retain });
   });
   await c.subscribeAsync(topic, { qos: 1 });
   return { seen };
@@ -78,7 +79,10 @@ describe('worker presence on the real broker', () => {
     // a second will would arrive right away if the broker had kept it; give it a moment
     await new Promise((r) => setTimeout(r, 300));
     expect(watcher.seen.map((s) => [s.state, s.graceful])).toEqual([
-      ['online', undefined], ['offline', false], ['online', undefined], ['offline', true],
+      ['online', undefined],
+      ['offline', false],
+      ['online', undefined],
+      ['offline', true],
     ]);
     // offline() on a closed client is a no-op, not a hang
     await p.offline(second, 100);

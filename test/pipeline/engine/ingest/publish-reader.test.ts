@@ -9,14 +9,23 @@ import { PublishReader, type InboundPublish } from '../../../../pipeline/engine/
 function harness(protocolVersion: 4 | 5, onPublish?: (m: InboundPublish, reader: PublishReader) => void) {
   const socket = new PassThrough();
   const toMqttjs: Buffer[] = [];
-  const mqttjs = new Writable({ write(chunk: Buffer, _enc, done) { toMqttjs.push(chunk); done(); } });
+  const mqttjs = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      toMqttjs.push(chunk);
+      done();
+    },
+  });
   const events: string[] = [];
   const published: InboundPublish[] = [];
   const client = { streamBuilder: () => socket, options: { protocolVersion } };
   const reader = new PublishReader(client as unknown as MqttClient, {
     connack: (s) => events.push(s === socket ? 'connack' : 'connack on another socket'),
     closed: () => events.push('closed'),
-    publish: (m) => { events.push(`publish ${m.topic}`); published.push(m); onPublish?.(m, reader); },
+    publish: (m) => {
+      events.push(`publish ${m.topic}`);
+      published.push(m);
+      onPublish?.(m, reader);
+    },
   });
   (client as unknown as { streamBuilder: (c: unknown) => PassThrough }).streamBuilder(client).pipe(mqttjs);
   const feed = (bytes: Buffer) => socket.write(bytes);
@@ -28,8 +37,19 @@ const encode = (packet: Packet, protocolVersion: 4 | 5) => mqttPacket.generate(p
 const payloadOf = (m: InboundPublish) => m.data.subarray(m.payloadStart, m.payloadEnd);
 const tick = () => new Promise((r) => setImmediate(r));
 
-const publish = (topic: string, payload: Buffer | string, extra: Partial<mqttPacket.IPublishPacket> = {}): mqttPacket.IPublishPacket => ({
-  cmd: 'publish', topic, payload, qos: 1, messageId: 7, dup: false, retain: false, ...extra,
+const publish = (
+  topic: string,
+  payload: Buffer | string,
+  extra: Partial<mqttPacket.IPublishPacket> = {},
+): mqttPacket.IPublishPacket => ({
+  cmd: 'publish',
+  topic,
+  payload,
+  qos: 1,
+  messageId: 7,
+  dup: false,
+  retain: false,
+  ...extra,
 });
 
 describe.each([4, 5] as const)('PublishReader on MQTT %s', (v) => {
@@ -52,7 +72,10 @@ describe.each([4, 5] as const)('PublishReader on MQTT %s', (v) => {
       expect(h.events).toEqual(['connack', 'publish a/1', 'publish a/2', 'publish b/ü', 'publish big']);
       expect(h.passedOn()).toEqual(Buffer.concat([connack, suback]));
       expect(h.published.map((m) => [m.qos, m.messageId, m.retain, payloadOf(m).length])).toEqual([
-        [1, 1, false, 7], [1, 300, true, 300], [0, 0, false, 4], [1, 65535, false, 70_000],
+        [1, 1, false, 7],
+        [1, 300, true, 300],
+        [0, 0, false, 4],
+        [1, 65535, false, 70_000],
       ]);
       expect(payloadOf(h.published[0]!).toString()).toBe('{"t":1}');
       expect(payloadOf(h.published[3]!).every((b) => b === 1)).toBe(true);
@@ -60,7 +83,9 @@ describe.each([4, 5] as const)('PublishReader on MQTT %s', (v) => {
   });
 
   it('pauses after the packet being read and reads the rest on resume', async () => {
-    const h = harness(v, (m, reader) => { if (m.topic === 'a/1') reader.pause(); });
+    const h = harness(v, (m, reader) => {
+      if (m.topic === 'a/1') reader.pause();
+    });
     h.feed(stream);
     await tick();
     expect(h.events).toEqual(['connack', 'publish a/1']);
@@ -76,9 +101,21 @@ describe('PublishReader across connections', () => {
     const socket = new PassThrough();
     const seen: string[] = [];
     const client = { streamBuilder: () => socket, options: { protocolVersion: 4 } };
-    const reader = new PublishReader(client as unknown as MqttClient, { connack: () => {}, closed: () => {}, publish: (m) => { seen.push(m.topic); } });
+    const reader = new PublishReader(client as unknown as MqttClient, {
+      connack: () => {},
+      closed: () => {},
+      publish: (m) => {
+        seen.push(m.topic);
+      },
+    });
     reader.pause(); // e.g. backpressure held across a reconnect
-    (client as unknown as { streamBuilder: (c: unknown) => PassThrough }).streamBuilder(client).pipe(new Writable({ write(_c, _e, done) { done(); } }));
+    (client as unknown as { streamBuilder: (c: unknown) => PassThrough }).streamBuilder(client).pipe(
+      new Writable({
+        write(_c, _e, done) {
+          done();
+        },
+      }),
+    );
     socket.write(encode(publish('late', 'x'), 4));
     await tick();
     expect(seen).toEqual([]);
@@ -93,7 +130,15 @@ describe('PublishReader leaves to mqtt.js what it does not read', () => {
   it('MQTT 5 properties: content type and repeated user properties kept, others skipped; a topic alias goes to mqtt.js', async () => {
     const h = harness(5);
     const withProps = publish('p', 'x', {
-      properties: { payloadFormatIndicator: true, messageExpiryInterval: 60, contentType: 'application/json', responseTopic: 'r', correlationData: Buffer.from('c'), subscriptionIdentifier: 300, userProperties: { site: 'a', tag: ['1', '2'] } },
+      properties: {
+        payloadFormatIndicator: true,
+        messageExpiryInterval: 60,
+        contentType: 'application/json',
+        responseTopic: 'r',
+        correlationData: Buffer.from('c'),
+        subscriptionIdentifier: 300,
+        userProperties: { site: 'a', tag: ['1', '2'] },
+      },
     });
     const aliased = encode(publish('q', 'y', { properties: { topicAlias: 3 } }), 5);
     h.feed(Buffer.concat([encode(withProps, 5), aliased]));

@@ -18,7 +18,11 @@ async function deadLettersUnder(stream: string, root: string): Promise<Record<st
   const rows = await redis.xrevrange(stream, '+', '-', 'COUNT', 5000);
   const codes: Record<string, number> = {};
   for (const [, fields] of rows) {
-    const letter = JSON.parse(fields[fields.indexOf('letter') + 1] ?? '{}') as { code?: string; topic?: string; payloadBase64?: string };
+    const letter = JSON.parse(fields[fields.indexOf('letter') + 1] ?? '{}') as {
+      code?: string;
+      topic?: string;
+      payloadBase64?: string;
+    };
     if (letter.topic?.startsWith(`${root}/`) && letter.code) codes[letter.code] = (codes[letter.code] ?? 0) + 1;
   }
   return codes;
@@ -33,7 +37,11 @@ async function publish(topic: string, payloads: string[]): Promise<void> {
 /** Leaves a persistent session `clientId` subscribed to `filters` (as an earlier pipeline would). */
 async function leaveSessionWith(clientId: string, filters: string[], protocolVersion: 4 | 5 = 5): Promise<void> {
   const c = await mqtt.connectAsync(MQTT_URL, {
-    clientId, clean: false, protocolVersion, reconnectPeriod: 0, properties: protocolVersion === 5 ? { sessionExpiryInterval: 600 } : undefined,
+    clientId,
+    clean: false,
+    protocolVersion,
+    reconnectPeriod: 0,
+    properties: protocolVersion === 5 ? { sessionExpiryInterval: 600 } : undefined,
   });
   await c.subscribeAsync(filters, { qos: 1 });
   await c.endAsync();
@@ -61,35 +69,52 @@ describe('subscriptions that drift from the pipeline', () => {
     await wipeSession(setup.clientId);
   });
 
-  it.each([5, 4] as const)('MQTT %i: unsubscribes the filters a resumed session holds that the pipeline no longer has', async (protocolVersion) => {
-    const setup = fleetSetup(`drift-reconcile-v${protocolVersion}`);
-    const old = `$share/${setup.name}/${setup.root}-old/+/reading`;
-    // an earlier run of this client id subscribed `old` and recorded it
-    await leaveSessionWith(setup.clientId, [old], protocolVersion);
-    const c = await mqtt.connectAsync(MQTT_URL, { clientId: `${setup.name}-rec`, reconnectPeriod: 0 });
-    await c.publishAsync(subscriptionRecordTopic(setup.clientId), JSON.stringify({ clientId: setup.clientId, filters: [old], at: 1 }), { qos: 1, retain: true });
-    await c.endAsync();
+  it.each([5, 4] as const)(
+    'MQTT %i: unsubscribes the filters a resumed session holds that the pipeline no longer has',
+    async (protocolVersion) => {
+      const setup = fleetSetup(`drift-reconcile-v${protocolVersion}`);
+      const old = `$share/${setup.name}/${setup.root}-old/+/reading`;
+      // an earlier run of this client id subscribed `old` and recorded it
+      await leaveSessionWith(setup.clientId, [old], protocolVersion);
+      const c = await mqtt.connectAsync(MQTT_URL, { clientId: `${setup.name}-rec`, reconnectPeriod: 0 });
+      await c.publishAsync(
+        subscriptionRecordTopic(setup.clientId),
+        JSON.stringify({ clientId: setup.clientId, filters: [old], at: 1 }),
+        { qos: 1, retain: true },
+      );
+      await c.endAsync();
 
-    const warnings: Array<Record<string, unknown>> = [];
-    const log = { debug() {}, info() {}, error() {}, warn: (f: Record<string, unknown>, m: string) => warnings.push({ ...f, m }) };
-    const { runtime } = fleetPipeline(setup, { log, protocolVersion });
-    await runtime.start();
-    try {
-      expect(warnings).toContainEqual(expect.objectContaining({ m: 'unsubscribed filters the pipeline no longer has', filters: [old] }));
-      // nothing reaches the session on the old filter any more: publish there, then fleet messages behind
-      await publish(`${setup.root}-old/a/reading`, ['{"v":1}']);
-      await simulateFleet({ url: MQTT_URL, root: setup.root, messages: 200, devices: 20, sites: 2 });
-      expect(await waitFor(async () => (await countPoints(setup.db)) === 200, 30_000)).toBe(true);
-      expect(await deadLettersUnder(setup.stream, `${setup.root}-old`)).toEqual({});
-      // the record now holds the pipeline's filters
-      const record = await readRetained(subscriptionRecordTopic(setup.clientId));
-      expect(JSON.parse(record)).toMatchObject({ clientId: setup.clientId, filters: [`$share/${setup.name}/${setup.root}/+/+/telemetry`] });
-    } finally {
-      await runtime.stop(10_000);
-    }
-    await wipeSession(setup.clientId);
-    await clearRetained(subscriptionRecordTopic(setup.clientId));
-  });
+      const warnings: Array<Record<string, unknown>> = [];
+      const log = {
+        debug() {},
+        info() {},
+        error() {},
+        warn: (f: Record<string, unknown>, m: string) => warnings.push({ ...f, m }),
+      };
+      const { runtime } = fleetPipeline(setup, { log, protocolVersion });
+      await runtime.start();
+      try {
+        expect(warnings).toContainEqual(
+          expect.objectContaining({ m: 'unsubscribed filters the pipeline no longer has', filters: [old] }),
+        );
+        // nothing reaches the session on the old filter any more: publish there, then fleet messages behind
+        await publish(`${setup.root}-old/a/reading`, ['{"v":1}']);
+        await simulateFleet({ url: MQTT_URL, root: setup.root, messages: 200, devices: 20, sites: 2 });
+        expect(await waitFor(async () => (await countPoints(setup.db)) === 200, 30_000)).toBe(true);
+        expect(await deadLettersUnder(setup.stream, `${setup.root}-old`)).toEqual({});
+        // the record now holds the pipeline's filters
+        const record = await readRetained(subscriptionRecordTopic(setup.clientId));
+        expect(JSON.parse(record)).toMatchObject({
+          clientId: setup.clientId,
+          filters: [`$share/${setup.name}/${setup.root}/+/+/telemetry`],
+        });
+      } finally {
+        await runtime.stop(10_000);
+      }
+      await wipeSession(setup.clientId);
+      await clearRetained(subscriptionRecordTopic(setup.clientId));
+    },
+  );
 
   it('the issue scenario: a worker restarted on new topics stores every message (real worker processes)', async () => {
     const setup = fleetSetup('drift-worker');
@@ -104,7 +129,9 @@ describe('subscriptions that drift from the pipeline', () => {
     try {
       await simulateFleet({ url: MQTT_URL, root: rootB, messages: 30_000 });
       expect(await waitFor(async () => (await countPoints(setup.db)) === 30_000, 60_000, 500)).toBe(true);
-      expect(await waitFor(async () => (await deadLettersUnder('tributary:dead-letters', rootA)).unrouted === 5, 10_000)).toBe(true);
+      expect(
+        await waitFor(async () => (await deadLettersUnder('tributary:dead-letters', rootA)).unrouted === 5, 10_000),
+      ).toBe(true);
       expect(b.output()).toMatch(/unsubscribed filters the pipeline no longer has/);
       expect(b.output()).toContain(`${rootA}/+/+/telemetry`);
     } finally {

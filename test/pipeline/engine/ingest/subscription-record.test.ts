@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseSubscriptionRecord, staleFilters, subscriptionRecordTopic, unroutedDecoder } from '../../../../pipeline/engine/ingest/subscription-record.js';
+import {
+  parseSubscriptionRecord,
+  staleFilters,
+  subscriptionRecordTopic,
+  unroutedDecoder,
+} from '../../../../pipeline/engine/ingest/subscription-record.js';
 
 const bytes = (s: string) => Buffer.from(s);
 
@@ -10,8 +15,11 @@ describe('subscription record', () => {
   });
 
   it('parses a record and refuses anything else', () => {
-    expect(parseSubscriptionRecord(bytes('{"clientId":"w-0","filters":["$share/g/a/#"],"at":5}')))
-      .toEqual({ clientId: 'w-0', filters: ['$share/g/a/#'], at: 5 });
+    expect(parseSubscriptionRecord(bytes('{"clientId":"w-0","filters":["$share/g/a/#"],"at":5}'))).toEqual({
+      clientId: 'w-0',
+      filters: ['$share/g/a/#'],
+      at: 5,
+    });
     expect(parseSubscriptionRecord(bytes('{"filters":[1]}'))).toBeUndefined();
     expect(parseSubscriptionRecord(bytes('not json'))).toBeUndefined();
     expect(parseSubscriptionRecord(bytes('null'))).toBeUndefined();
@@ -24,6 +32,9 @@ describe('subscription record', () => {
 
   it('fails every message it is given with code unrouted, naming the topic', () => {
     const r = unroutedDecoder.decode(bytes('1'), { topic: 'old/x', qos: 1, retain: false, receivedAtMs: 0 } as never);
-    expect(r).toEqual({ ok: false, failure: { code: 'unrouted', reason: 'topic old/x matches no subscription of this pipeline' } });
+    expect(r).toEqual({
+      ok: false,
+      failure: { code: 'unrouted', reason: 'topic old/x matches no subscription of this pipeline' },
+    });
   });
 });

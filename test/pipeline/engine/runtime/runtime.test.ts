@@ -18,12 +18,20 @@ afterEach(async () => {
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the runtime takes stages and sinks of any type */
 async function start(opts: {
-  stages?: Array<Transform<any, unknown>>; sinks: Array<Sink<any>>; deadLetters?: DeadLetterSink & { delivered: DeadLetter[] }; source?: FakeSource; maxUnsettled?: number;
+  stages?: Array<Transform<any, unknown>>;
+  sinks: Array<Sink<any>>;
+  deadLetters?: DeadLetterSink & { delivered: DeadLetter[] };
+  source?: FakeSource;
+  maxUnsettled?: number;
 }) {
   const source = opts.source ?? new FakeSource();
   const deadLetters = opts.deadLetters ?? fakeDeadLetters();
   const runtime = new Runtime({
-    source, deadLetters, log: silentLogger, retry: fast, maxUnsettled: opts.maxUnsettled,
+    source,
+    deadLetters,
+    log: silentLogger,
+    retry: fast,
+    maxUnsettled: opts.maxUnsettled,
     stages: (opts.stages ?? []) as unknown as Array<Transform<unknown, unknown>>,
     sinks: opts.sinks as unknown as Array<Sink<unknown>>,
   });
@@ -35,7 +43,12 @@ async function start(opts: {
 describe('Runtime acknowledgements', () => {
   it('settles a message exactly once, only after every derived item reached every sink', async () => {
     const gate = deferred();
-    const all = fakeSink('all', isNumber, { write: async () => { await gate.promise; return { status: 'delivered' }; } });
+    const all = fakeSink('all', isNumber, {
+      write: async () => {
+        await gate.promise;
+        return { status: 'delivered' };
+      },
+    });
     const big = fakeSink('big', (x: unknown): x is number => isNumber(x) && x > 1);
     const { source, runtime } = await start({ stages: [split], sinks: [all, big] });
     const id = source.send('{"items":[1,2,3]}');
@@ -68,7 +81,10 @@ describe('Runtime acknowledgements', () => {
 
   it('keeps settle exact through an async stage', async () => {
     const gate = deferred();
-    const lookup = mapAsync('lookup', 2, async (n: number) => { await gate.promise; return n * 10; });
+    const lookup = mapAsync('lookup', 2, async (n: number) => {
+      await gate.promise;
+      return n * 10;
+    });
     const sink = fakeSink('sink', isNumber);
     const { source } = await start({ stages: [split, lookup], sinks: [sink] });
     const ids = [source.send('{"items":[1,2]}'), source.send('{"items":[3]}'), source.send('{"items":[]}')];
@@ -99,13 +115,20 @@ describe('Runtime dead letters', () => {
 
   it('dead-letters a stage rejection and a stage that throws (transform_error)', async () => {
     const check = map('check', (n: number) => (n < 0 ? reject('negative', 'out_of_range') : n));
-    const boom = map('boom', (n: number) => { if (n === 13) throw new Error('unlucky'); return n; });
+    const boom = map('boom', (n: number) => {
+      if (n === 13) throw new Error('unlucky');
+      return n;
+    });
     const sink = fakeSink('sink', isNumber);
     const { source, deadLetters } = await start({ stages: [check, boom], sinks: [sink] });
     const ids = [source.send('-1'), source.send('13'), source.send('5')];
     await waitFor(() => ids.every((id) => source.settled(id) === 1));
     expect(deadLetters.delivered.map((l) => [l.code, l.stage, l.reason])).toEqual(
-      expect.arrayContaining([['out_of_range', 'check', 'negative'], ['transform_error', 'boom', 'unlucky']]));
+      expect.arrayContaining([
+        ['out_of_range', 'check', 'negative'],
+        ['transform_error', 'boom', 'unlucky'],
+      ]),
+    );
     expect(deadLetters.delivered).toHaveLength(2);
     expect(sink.delivered).toEqual([5]);
   });
@@ -119,7 +142,12 @@ describe('Runtime dead letters', () => {
   });
 
   it('dead-letters an item whose encoding throws as encode_error', async () => {
-    const sink = fakeSink('picky', isNumber, { encode: (n) => { if (n === 0) throw new Error('zero'); return `n=${n}`; } });
+    const sink = fakeSink('picky', isNumber, {
+      encode: (n) => {
+        if (n === 0) throw new Error('zero');
+        return `n=${n}`;
+      },
+    });
     const { source, deadLetters } = await start({ stages: [split], sinks: [sink] });
     const id = source.send('{"items":[0,1]}');
     await waitFor(() => source.settled(id) === 1);
@@ -131,10 +159,18 @@ describe('Runtime dead letters', () => {
   it('dead-letters the one item a sink rejects (as encoded), writes the rest, and settles after the letter', async () => {
     const sink = fakeSink('influx', isNumber, {
       encode: (n) => `m v=${n}`,
-      write: (b) => (b.items.includes(3) ? { status: 'rejected', failure: { code: 'write_rejected', reason: 'bad line' } } : { status: 'delivered' }),
+      write: (b) =>
+        b.items.includes(3)
+          ? { status: 'rejected', failure: { code: 'write_rejected', reason: 'bad line' } }
+          : { status: 'delivered' },
     });
     const dlGate = deferred();
-    const deadLetters = fakeSink('dl', (_x: unknown): _x is DeadLetter => true, { write: async () => { await dlGate.promise; return { status: 'delivered' }; } });
+    const deadLetters = fakeSink('dl', (_x: unknown): _x is DeadLetter => true, {
+      write: async () => {
+        await dlGate.promise;
+        return { status: 'delivered' };
+      },
+    });
     const { source } = await start({ stages: [split], sinks: [sink], deadLetters });
     const id = source.send('{"items":[1,2,3,4]}');
     await waitFor(() => sink.delivered.length === 3);
@@ -151,7 +187,12 @@ describe('Runtime dead letters', () => {
 describe('Runtime bounds and shutdown', () => {
   it('drops QoS 0 messages past maxUnsettled and counts them; QoS 1 is never dropped', async () => {
     const gate = deferred();
-    const sink = fakeSink('sink', isNumber, { write: async () => { await gate.promise; return { status: 'delivered' }; } });
+    const sink = fakeSink('sink', isNumber, {
+      write: async () => {
+        await gate.promise;
+        return { status: 'delivered' };
+      },
+    });
     const { source, runtime } = await start({ sinks: [sink], maxUnsettled: 2 });
     const a = source.send('1', { qos: 0 });
     const b = source.send('2', { qos: 0 });
@@ -169,7 +210,12 @@ describe('Runtime bounds and shutdown', () => {
 
   it('flow: not flowing while unsettled messages fill the source window (below the pause bound), flowing again once they settle', async () => {
     const gate = deferred();
-    const sink = fakeSink('sink', isNumber, { write: async () => { await gate.promise; return { status: 'delivered' }; } });
+    const sink = fakeSink('sink', isNumber, {
+      write: async () => {
+        await gate.promise;
+        return { status: 'delivered' };
+      },
+    });
     const { source, runtime } = await start({ sinks: [sink], source: new FakeSource(3), maxUnsettled: 100 });
     await sleep(5);
     expect(runtime.flow.flowingForMs()).toBeGreaterThan(0); // open and below the window
@@ -192,7 +238,10 @@ describe('Runtime bounds and shutdown', () => {
     const gates = Array.from({ length: 20 }, () => deferred());
     const sink = fakeSink('gated', isNumber, {
       batch: { maxItems: 1, maxConcurrency: 100, maxWaitMs: 0 },
-      write: async (b) => { await gates[b.items[0]!]!.promise; return { status: 'delivered' }; },
+      write: async (b) => {
+        await gates[b.items[0]!]!.promise;
+        return { status: 'delivered' };
+      },
     });
     const { source, runtime } = await start({ sinks: [sink], source: new FakeSource(10), maxUnsettled: 20 });
     for (let i = 0; i < 19; i++) source.send(String(i));
@@ -211,7 +260,12 @@ describe('Runtime bounds and shutdown', () => {
   });
 
   it('stop() drains: waits for writes and acknowledgements, then closes everything', async () => {
-    const sink = fakeSink('slow', isNumber, { write: async () => { await sleep(30); return { status: 'delivered' }; } });
+    const sink = fakeSink('slow', isNumber, {
+      write: async () => {
+        await sleep(30);
+        return { status: 'delivered' };
+      },
+    });
     const { source, runtime } = await start({ stages: [split], sinks: [sink] });
     const ids = [source.send('{"items":[1,2]}'), source.send('{"items":[3]}')];
     expect(await runtime.stop(2000)).toBe(true);

@@ -33,30 +33,49 @@ function harness(write: Writer, batch: Partial<BatchPolicy> = {}, retry: RetryPo
   const delivered: string[] = [];
   const rejected: Array<{ item: string; failure: Failure }> = [];
   const stats = new RuntimeStats();
-  const runner = new SinkRunner(sink, {
-    delivered: (entries) => { delivered.push(...entries.items); },
-    rejected: (entry, failure) => { rejected.push({ item: entry.item!, failure }); },
-  }, retry, stats, silentLogger);
-  const add = (...items: string[]) => { for (const item of items) runner.add(item, item, {} as Origin); };
+  const runner = new SinkRunner(
+    sink,
+    {
+      delivered: (entries) => {
+        delivered.push(...entries.items);
+      },
+      rejected: (entry, failure) => {
+        rejected.push({ item: entry.item!, failure });
+      },
+    },
+    retry,
+    stats,
+    silentLogger,
+  );
+  const add = (...items: string[]) => {
+    for (const item of items) runner.add(item, item, {} as Origin);
+  };
   return { runner, batches, delivered, rejected, stats, add };
 }
 
 const ok: WriteResult = { status: 'delivered' };
 const deferred = () => {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 };
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-afterEach(() => { vi.useRealTimers(); });
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('SinkRunner batching', () => {
   it('seals a batch at maxItems and keeps the rest open until flushed', async () => {
     const h = harness(() => ok, { maxItems: 4 });
     h.add('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i');
     await tick();
-    expect(h.batches).toEqual([['a', 'b', 'c', 'd'], ['e', 'f', 'g', 'h']]);
+    expect(h.batches).toEqual([
+      ['a', 'b', 'c', 'd'],
+      ['e', 'f', 'g', 'h'],
+    ]);
     await h.runner.idle();
     expect(h.batches).toEqual([['a', 'b', 'c', 'd'], ['e', 'f', 'g', 'h'], ['i']]);
     expect(h.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
@@ -87,7 +106,10 @@ describe('SinkRunner batching', () => {
   it('while every write slot is busy, a batch past maxWaitMs stays open and is sealed when the slot frees', async () => {
     vi.useFakeTimers();
     const gates: Array<() => void> = [];
-    const h = harness(() => new Promise<WriteResult>((r) => gates.push(() => r(ok))), { maxWaitMs: 50, maxConcurrency: 1 });
+    const h = harness(() => new Promise<WriteResult>((r) => gates.push(() => r(ok))), {
+      maxWaitMs: 50,
+      maxConcurrency: 1,
+    });
     h.add('a');
     await vi.advanceTimersByTimeAsync(50);
     expect(h.batches).toEqual([['a']]); // slot free: written when maxWaitMs passed
@@ -113,7 +135,11 @@ describe('SinkRunner batching', () => {
   it('when a write slot frees, seals an open batch already half of maxItems; a smaller one waits for maxWaitMs', async () => {
     vi.useFakeTimers();
     const gates: Array<() => void> = [];
-    const h = harness(() => new Promise<WriteResult>((r) => gates.push(() => r(ok))), { maxItems: 10, maxWaitMs: 250, maxConcurrency: 1 });
+    const h = harness(() => new Promise<WriteResult>((r) => gates.push(() => r(ok))), {
+      maxItems: 10,
+      maxWaitMs: 250,
+      maxConcurrency: 1,
+    });
     h.add('a');
     h.runner.flush();
     h.add('b', 'c', 'd', 'e', 'f'); // half of maxItems, before maxWaitMs
@@ -137,13 +163,16 @@ describe('SinkRunner batching', () => {
     let inFlight = 0;
     let maxInFlight = 0;
     const gates: Array<() => void> = [];
-    const h = harness(async () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise<void>((r) => gates.push(r));
-      inFlight--;
-      return ok;
-    }, { maxItems: 1, maxConcurrency: 2 });
+    const h = harness(
+      async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise<void>((r) => gates.push(r));
+        inFlight--;
+        return ok;
+      },
+      { maxItems: 1, maxConcurrency: 2 },
+    );
     h.add('a', 'b', 'c', 'd', 'e');
     await tick();
     expect(h.batches).toHaveLength(2);
@@ -160,10 +189,17 @@ describe('SinkRunner batching', () => {
 
 describe('SinkRunner retries', () => {
   it('retries `retry` results with backoff until delivered', async () => {
-    const h = harness((_b, call) => (call <= 3 ? { status: 'retry', failure: { code: 'http_503', reason: 'busy' } } : ok));
+    const h = harness((_b, call) =>
+      call <= 3 ? { status: 'retry', failure: { code: 'http_503', reason: 'busy' } } : ok,
+    );
     h.add('a', 'b');
     await h.runner.idle();
-    expect(h.batches).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(h.batches).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
     expect(h.delivered).toEqual(['a', 'b']);
     expect(h.rejected).toEqual([]);
     expect(h.stats.retries.get('fake')).toBe(3);
@@ -172,10 +208,16 @@ describe('SinkRunner retries', () => {
 
   it('waits at least the Retry-After the sink reported', async () => {
     const times: number[] = [];
-    const h = harness((_b, call) => {
-      times.push(performance.now());
-      return call === 1 ? { status: 'retry', failure: { code: 'http_429', reason: 'slow down' }, retryAfterMs: 60 } : ok;
-    }, {}, { initialDelayMs: 1, maxDelayMs: 20, giveUpAfterMs: Infinity });
+    const h = harness(
+      (_b, call) => {
+        times.push(performance.now());
+        return call === 1
+          ? { status: 'retry', failure: { code: 'http_429', reason: 'slow down' }, retryAfterMs: 60 }
+          : ok;
+      },
+      {},
+      { initialDelayMs: 1, maxDelayMs: 20, giveUpAfterMs: Infinity },
+    );
     h.add('a');
     await h.runner.idle();
     expect(h.delivered).toEqual(['a']);
@@ -183,7 +225,10 @@ describe('SinkRunner retries', () => {
   });
 
   it('retries a sink that throws instead of losing the data', async () => {
-    const h = harness((_b, call) => { if (call === 1) throw new Error('bug in sink'); return ok; });
+    const h = harness((_b, call) => {
+      if (call === 1) throw new Error('bug in sink');
+      return ok;
+    });
     h.add('a', 'b');
     await h.runner.idle();
     expect(h.delivered).toEqual(['a', 'b']);
@@ -192,7 +237,11 @@ describe('SinkRunner retries', () => {
   });
 
   it('gives up after giveUpAfterMs and rejects each item as retry_exhausted', async () => {
-    const h = harness(() => ({ status: 'retry', failure: { code: 'http_503', reason: 'down' } }), {}, { initialDelayMs: 1, maxDelayMs: 5, giveUpAfterMs: 30 });
+    const h = harness(
+      () => ({ status: 'retry', failure: { code: 'http_503', reason: 'down' } }),
+      {},
+      { initialDelayMs: 1, maxDelayMs: 5, giveUpAfterMs: 30 },
+    );
     const t0 = Date.now();
     h.add('a', 'b');
     await h.runner.idle();
@@ -206,7 +255,11 @@ describe('SinkRunner retries', () => {
   }, 5000);
 
   it('stop() abandons a retry loop without delivering or rejecting', async () => {
-    const h = harness(() => ({ status: 'retry', failure: { code: 'x', reason: 'down' } }), {}, { initialDelayMs: 10_000, maxDelayMs: 10_000, giveUpAfterMs: Infinity });
+    const h = harness(
+      () => ({ status: 'retry', failure: { code: 'x', reason: 'down' } }),
+      {},
+      { initialDelayMs: 10_000, maxDelayMs: 10_000, giveUpAfterMs: Infinity },
+    );
     h.add('a');
     h.runner.flush();
     await tick();
@@ -225,9 +278,11 @@ describe('SinkRunner retries', () => {
 describe('SinkRunner rejections', () => {
   it('bisects a rejected batch until the bad items are alone; every good item is delivered once', async () => {
     const items = ['a', 'b', 'BAD1', 'c', 'd', 'e', 'BAD2', 'f', 'g'];
-    const h = harness((b) => (b.items.some((i) => i.startsWith('BAD'))
-      ? { status: 'rejected', failure: { code: 'write_rejected', reason: 'bad line' } }
-      : ok));
+    const h = harness((b) =>
+      b.items.some((i) => i.startsWith('BAD'))
+        ? { status: 'rejected', failure: { code: 'write_rejected', reason: 'bad line' } }
+        : ok,
+    );
     h.add(...items);
     await h.runner.idle();
     expect(h.rejected.map((r) => r.item)).toEqual(['BAD1', 'BAD2']);
@@ -244,7 +299,13 @@ describe('SinkRunner rejections', () => {
   });
 
   it('splits a partial result: listed items rejected, the others delivered', async () => {
-    const h = harness(() => ({ status: 'partial', rejected: [{ index: 1, failure: { code: 'field_conflict', reason: 'type' } }, { index: 3, failure: { code: 'field_conflict', reason: 'type' } }] }));
+    const h = harness(() => ({
+      status: 'partial',
+      rejected: [
+        { index: 1, failure: { code: 'field_conflict', reason: 'type' } },
+        { index: 3, failure: { code: 'field_conflict', reason: 'type' } },
+      ],
+    }));
     h.add('a', 'b', 'c', 'd', 'e');
     await h.runner.idle();
     expect(h.batches).toHaveLength(1);
@@ -262,10 +323,18 @@ describe('SinkRunner.idle', () => {
 
   it('resolves only after every buffered and in-flight item is written', async () => {
     const gate = deferred();
-    const h = harness(async () => { await gate.promise; return ok; }, { maxItems: 2, maxConcurrency: 1 });
+    const h = harness(
+      async () => {
+        await gate.promise;
+        return ok;
+      },
+      { maxItems: 2, maxConcurrency: 1 },
+    );
     h.add('a', 'b', 'c');
     let idle = false;
-    const done = h.runner.idle().then(() => { idle = true; });
+    const done = h.runner.idle().then(() => {
+      idle = true;
+    });
     await tick();
     expect(idle).toBe(false);
     expect(h.runner.pending).toBe(3);
