@@ -2,9 +2,15 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // Integration tests (real services) are named *.int.test.ts: TRIBUTARY_TESTS=unit leaves them out
+    // (npm run test:unit), TRIBUTARY_TESTS=integration runs only them; npm test runs both.
+    include: [process.env.TRIBUTARY_TESTS === 'integration' ? 'test/**/*.int.test.ts' : 'test/**/*.test.ts'],
     // The fault-injection suite has its own config and command (npm run test:faults).
-    exclude: ['test/faults/**', 'node_modules/**'],
+    exclude: [
+      'test/faults/**',
+      'node_modules/**',
+      ...(process.env.TRIBUTARY_TESTS === 'unit' ? ['test/**/*.int.test.ts'] : []),
+    ],
     // Integration tests run against real Mosquitto / Redis / InfluxDB
     // (scripts/services.sh), including broker and database restarts.
     // Drops the InfluxDB databases the run made (see the file).

@@ -36,6 +36,6 @@ export function timeHints(reading: Reading, receivedAtMs: number): TimeHint[] {
 
 /** `StatusSNS_Time` → `time`, `eventTimestamp` → `timestamp`, `created-at` → `at`. */
 function lastWord(key: string): string {
-  const words = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').split(/[\s_.\-]+/);
+  const words = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').split(/[\s_.-]+/);
   return (words.at(-1) ?? '').toLowerCase();
 }

@@ -1,6 +1,6 @@
 import type { Transport } from '@influxdata/influxdb-client';
 import type { Batch, Failure, Logger, Reading, WriteResult } from '../../pipeline/core/types.js';
-import { FieldTypeRegistry, holdFieldTypes, parseServerConflict, type InfluxFieldType } from './field-types.js';
+import { type FieldTypeRegistry, holdFieldTypes, parseServerConflict, type InfluxFieldType } from './field-types.js';
 import { toLineProtocol } from '../../pipeline/core/line-protocol.js';
 
 /** Server corrections followed within one batch before its result is handed back as it is. */

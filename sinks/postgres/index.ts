@@ -2,7 +2,7 @@ import pg from 'pg';
 import { ConfigError, ConnectError, redact } from '../../pipeline/core/errors.js';
 import type { Batch, BatchPolicy, Failure, Logger, Reading, Sink, WriteResult } from '../../pipeline/core/types.js';
 import { classifyPostgresError, rowFailure } from './classify.js';
-import { encodeReading, fieldColumnType, seriesKey, timestampUs, toRows, validIdentifier, type Row } from './rows.js';
+import { encodeReading, fieldColumnType, seriesKey, timestampUs, toRows, validIdentifier } from './rows.js';
 import { TableCatalog, type Column, type NeededColumn, type PgClient, type PgPool } from './schema.js';
 import { narrowUpsert, wideUpsert, type Statement } from './statements.js';
 import { isReading } from '../../pipeline/core/stage.js';

@@ -29,7 +29,7 @@ const source = () =>
   });
 const influx = () => influxdb({ url: 'http://127.0.0.1:1', api: 'v1', database: 'none' });
 
-/** Code without comments, whitespace and the difference between package and relative imports. */
+/** Code without comments, whitespace, trailing commas and the difference between package and relative imports. */
 const bare = (code: string) =>
   code
     .replace(
@@ -37,7 +37,8 @@ const bare = (code: string) =>
       (_m, sub: string | undefined) => `'../${sub ? sub.slice(1) : 'pipeline'}/index.js'`,
     )
     .replace(/\/\/[^\n]*/g, '')
-    .replace(/\s+/g, '');
+    .replace(/\s+/g, '')
+    .replace(/,([)\]}])/g, '$1');
 
 describe('examples/home.ts', () => {
   it("is the README's branch example, as written there", async () => {

@@ -1,5 +1,5 @@
 // Helpers of the alert tests: readings, a BullMQ queue to inspect, cleanup of test keys.
-import { Queue } from 'bullmq';
+import { type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertEvent, Reading } from '../../pipeline/core/types.js';
 

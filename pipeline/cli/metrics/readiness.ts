@@ -70,7 +70,7 @@ export async function httpPing(url: string, path = 'ping', timeoutMs = 2000): Pr
   try {
     res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    throw new Error(`${redact(target.origin)} unreachable: ${reasonOf(error)}`);
+    throw new Error(`${redact(target.origin)} unreachable: ${reasonOf(error)}`, { cause: error });
   }
   await res.arrayBuffer().catch(() => undefined);
   if (!res.ok) throw new Error(`${redact(target.origin)}${target.pathname} answered ${res.status}`);

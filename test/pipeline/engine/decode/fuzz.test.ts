@@ -217,6 +217,7 @@ describe(`decoder fuzzing (${ITERATIONS} payloads each, seed ${SEED})`, () => {
         } catch (error) {
           throw new Error(
             `${kind} threw on ${Buffer.from(sample.payload).toString('hex')} (${sample.topic}): ${String(error)}`,
+            { cause: error },
           );
         }
         if (result.ok) {
