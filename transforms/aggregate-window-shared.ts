@@ -6,7 +6,7 @@
  */
 import { reject } from '../pipeline/core/stage.js';
 import type { DurableStep, Emitter, FieldValue, Reading, StageOutput } from '../pipeline/core/types.js';
-import { FieldAccumulator, msOf, type AggregateFn } from './aggregates.js';
+import { FieldAccumulator, msOf, windowFields, type AggregatePlan } from './aggregates.js';
 import type { AggregateWindowOptions, AggregateWindowTransform } from './aggregate-window-options.js';
 import { systemClock, type TimerClock } from './aggregate-window-clock.js';
 import { stateSink, type StateItem } from './shared-state/durable.js';
@@ -14,7 +14,7 @@ import { parseSeriesId, parseWindowMember, seriesId, timeKey } from './shared-st
 import { encodeValue } from './shared-state/logic.js';
 import type { ClaimedWindow, StageState } from './shared-state/types.js';
 
-type Plan = ReadonlyArray<{ readonly field: string; readonly fns: readonly AggregateFn[] }>;
+type Plan = AggregatePlan;
 
 /** The shared-state variant of {@link aggregateWindow}; `options` are validated by the caller. */
 export function aggregateWindowShared(
@@ -80,18 +80,8 @@ export function aggregateWindowShared(
         if (v !== undefined) accs[i]!.add(v, timeNs);
       });
     }
-    const fields: Record<string, FieldValue> = {};
-    let any = false;
-    plan.forEach(({ field, fns }, i) => {
-      for (const fn of fns) {
-        const v = accs[i]!.result(fn);
-        if (v !== undefined && (fn !== 'count' || v !== 0n)) {
-          fields[`${field}_${fn}`] = v;
-          any = true;
-        }
-      }
-    });
-    if (!any) return undefined;
+    const fields = windowFields(plan, accs);
+    if (!fields) return undefined;
     const { measurement: m, tags } = parseSeriesId(series);
     const measurement = rename === undefined ? m : typeof rename === 'string' ? rename : rename(m);
     return { measurement, tags, fields, timeNs: BigInt(startMs) * 1_000_000n };

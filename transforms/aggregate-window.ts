@@ -1,7 +1,7 @@
 import { ConfigError } from '../pipeline/core/errors.js';
 import { reject } from '../pipeline/core/stage.js';
 import type { Emitter, FieldValue, Reading, Retention, StageOutput } from '../pipeline/core/types.js';
-import { AGGREGATE_FNS, FieldAccumulator, msOf, seriesKey } from './aggregates.js';
+import { AGGREGATE_FNS, FieldAccumulator, msOf, seriesKey, windowFields } from './aggregates.js';
 import { aggregateWindowShared } from './aggregate-window-shared.js';
 import type { StageState } from './shared-state/types.js';
 import type { AggregateWindowOptions, AggregateWindowTransform } from './aggregate-window-options.js';
@@ -129,18 +129,8 @@ export function aggregateWindow(options: AggregateWindowOptions): AggregateWindo
         if (v !== undefined) accs[i]!.add(v, p.t);
       });
     }
-    const fields: Record<string, FieldValue> = {};
-    let any = false;
-    plan.forEach(({ field, fns }, i) => {
-      for (const fn of fns) {
-        const v = accs[i]!.result(fn);
-        if (v !== undefined && (fn !== 'count' || v !== 0n)) {
-          fields[`${field}_${fn}`] = v;
-          any = true;
-        }
-      }
-    });
-    if (!any) return undefined;
+    const fields = windowFields(plan, accs);
+    if (!fields) return undefined;
     const m = w.reading.measurement;
     const measurement = rename === undefined ? m : typeof rename === 'string' ? rename : rename(m);
     return { measurement, tags: { ...w.reading.tags }, fields, timeNs: BigInt(w.startMs) * 1_000_000n };

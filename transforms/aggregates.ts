@@ -87,3 +87,28 @@ export function msOf(timeNs: bigint): number {
   const ms = timeNs / 1_000_000n;
   return Number(timeNs < 0n && ms * 1_000_000n !== timeNs ? ms - 1n : ms);
 }
+
+/** Which aggregates of which fields a window computes, in order. */
+export type AggregatePlan = ReadonlyArray<{ readonly field: string; readonly fns: readonly AggregateFn[] }>;
+
+/**
+ * The output fields of a window (`<field>_<fn>`) from one accumulator per plan entry; `undefined`
+ * when the window has nothing to write (no value, or only zero counts).
+ */
+export function windowFields(
+  plan: AggregatePlan,
+  accs: readonly FieldAccumulator[],
+): Record<string, FieldValue> | undefined {
+  const fields: Record<string, FieldValue> = {};
+  let any = false;
+  plan.forEach(({ field, fns }, i) => {
+    for (const fn of fns) {
+      const v = accs[i]!.result(fn);
+      if (v !== undefined && (fn !== 'count' || v !== 0n)) {
+        fields[`${field}_${fn}`] = v;
+        any = true;
+      }
+    }
+  });
+  return any ? fields : undefined;
+}

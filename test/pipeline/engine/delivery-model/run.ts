@@ -2,21 +2,10 @@
 import fc from 'fast-check';
 import { vi } from 'vitest';
 import { configArb, stepsArb, type ModelConfig, type Step } from './spec.js';
+import { seededRandom as mulberry32 } from '../../../../pipeline/cli/fleet-simulator.js';
 import { World } from './world.js';
 
 const START_MS = 1_700_000_000_000;
-
-/** A small deterministic generator for Math.random (the retry jitter), seeded per case. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Runs one schedule and the final drain; resolves with the violations (empty when every invariant
