@@ -53,7 +53,8 @@ function workerEnv(o: E2eOptions, db: string, root: string, index: number): Node
     FLEET_TOPIC_ROOT: root,
     FLEET_FORMAT: o.format,
     FLEET_ALERT_QUEUE: `${group}-alerts`,
-    TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error',
+    // info: the worker logs its CONNACK, where drain timing starts
+    TRIBUTARY_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'info',
     TRIBUTARY_MQTT_INFLIGHT: process.env.BENCH_INFLIGHT ?? '10000',
   };
 }
@@ -127,7 +128,8 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
     await stopWorkers(workers);
     await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
     workers = await startWorkers(o, db, root);
-    t0 = Date.now();
+    // From the first CONNACK, not the "ready" line: a resumed session's queue flows right after it.
+    t0 = connackMs(workers.map((w) => w.output())) ?? Date.now();
   } else {
     t0 = Date.now();
     const sent = await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
@@ -162,4 +164,14 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
     serviceCpuUsPerMsg,
     publishRate,
   };
+}
+
+/** The earliest time a worker logged its CONNACK ("connected to broker", pino's `time`), if any. */
+function connackMs(outputs: string[]): number | undefined {
+  const times = outputs
+    .flatMap((o) => o.split('\n'))
+    .filter((l) => l.includes('"connected to broker"'))
+    .map((l) => Number(/"time":(\d+)/.exec(l)?.[1]))
+    .filter((t) => Number.isFinite(t) && t > 0);
+  return times.length > 0 ? Math.min(...times) : undefined;
 }
