@@ -18,19 +18,7 @@ export async function startFleetWorker(
   extraEnv: Record<string, string> = {},
 ): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['bin/tributary.mjs', 'run', 'examples/fleet.ts'], {
-    env: {
-      ...process.env,
-      TRIBUTARY_MQTT_URL: MQTT_URL,
-      TRIBUTARY_INFLUX_URL: INFLUX_URL,
-      TRIBUTARY_REDIS_URL: REDIS_URL,
-      TRIBUTARY_INFLUX_DATABASE: setup.db,
-      TRIBUTARY_GROUP: setup.name,
-      TRIBUTARY_WORKER_INDEX: String(index),
-      FLEET_TOPIC_ROOT: setup.root,
-      FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
-      TRIBUTARY_LOG_LEVEL: 'warn',
-      ...extraEnv,
-    },
+    env: { ...fleetWorkerEnv(setup), TRIBUTARY_WORKER_INDEX: String(index), ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -58,4 +46,19 @@ export async function startFleetWorker(
     });
   });
   return { child, output: () => out, exited };
+}
+
+/** The environment of a fleet worker (examples/fleet.ts) for `setup`, on the test services; log level warn. */
+export function fleetWorkerEnv(setup: FleetTestSetup): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TRIBUTARY_MQTT_URL: MQTT_URL,
+    TRIBUTARY_INFLUX_URL: INFLUX_URL,
+    TRIBUTARY_REDIS_URL: REDIS_URL,
+    TRIBUTARY_INFLUX_DATABASE: setup.db,
+    TRIBUTARY_GROUP: setup.name,
+    FLEET_TOPIC_ROOT: setup.root,
+    FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
+    TRIBUTARY_LOG_LEVEL: 'warn',
+  };
 }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fleetSetup, wipeSession, type FleetTestSetup } from '../../support/fleet-pipeline.js';
-import { INFLUX_URL, MQTT_URL, REDIS_URL, countPoints, influxQuery, waitFor } from '../../support/services.js';
+import { fleetWorkerEnv } from '../../support/worker-process.js';
+import { MQTT_URL, countPoints, influxQuery, waitFor } from '../../support/services.js';
 
 interface Started {
   readonly child: ChildProcess;
@@ -26,18 +27,7 @@ function start(
   extraEnv: Record<string, string | undefined> = {},
 ): Started {
   const child = spawn(command, args, {
-    env: {
-      ...process.env,
-      ...extraEnv,
-      TRIBUTARY_MQTT_URL: MQTT_URL,
-      TRIBUTARY_INFLUX_URL: INFLUX_URL,
-      TRIBUTARY_REDIS_URL: REDIS_URL,
-      TRIBUTARY_INFLUX_DATABASE: setup.db,
-      TRIBUTARY_GROUP: setup.name,
-      FLEET_TOPIC_ROOT: setup.root,
-      FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
-      TRIBUTARY_LOG_LEVEL: 'info',
-    },
+    env: { ...fleetWorkerEnv(setup), ...extraEnv, TRIBUTARY_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -196,18 +186,7 @@ describe('SIGTERM to the PID the user started', () => {
     const setup = fleetSetup('orphan_kept');
     const log = join(tmpdir(), `${setup.name}.log`);
     const sh = spawn('sh', ['-c', `./bin/tributary.mjs run examples/fleet.ts > ${log} 2>&1 & echo $!`], {
-      env: {
-        ...process.env,
-        npm_command: undefined,
-        TRIBUTARY_MQTT_URL: MQTT_URL,
-        TRIBUTARY_INFLUX_URL: INFLUX_URL,
-        TRIBUTARY_REDIS_URL: REDIS_URL,
-        TRIBUTARY_INFLUX_DATABASE: setup.db,
-        TRIBUTARY_GROUP: setup.name,
-        FLEET_TOPIC_ROOT: setup.root,
-        FLEET_ALERT_QUEUE: `${setup.name}-alerts`,
-        TRIBUTARY_LOG_LEVEL: 'info',
-      },
+      env: { ...fleetWorkerEnv(setup), npm_command: undefined, TRIBUTARY_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let pidText = '';
