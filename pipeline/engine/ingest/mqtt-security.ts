@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
@@ -143,11 +144,14 @@ export function mqttSecurityOptions(input: MqttSecurityInput): MqttSecurity {
       createSecureContext({ cert, key, passphrase: input.keyPassphrase });
     } catch (error) {
       const m = (error as Error).message;
-      const got = /bad decrypt|passphrase|interrupted or cancelled/i.test(m)
-        ? 'a wrong or missing passphrase'
-        : /mismatch/i.test(m)
-          ? 'a key that does not belong to the certificate'
-          : 'a key or certificate OpenSSL cannot use';
+      // A wrong passphrase usually fails OpenSSL's padding check ("bad decrypt"), but about one
+      // key in 150 decrypts to garbage that fails later with a decoder error: classify by the file.
+      const got =
+        undecryptable(key, input.keyPassphrase) || /bad decrypt|passphrase|interrupted or cancelled/i.test(m)
+          ? 'a wrong or missing passphrase'
+          : /mismatch/i.test(m)
+            ? 'a key that does not belong to the certificate'
+            : 'a key or certificate OpenSSL cannot use';
       throw new ConfigError(`mqtt client key file ${input.keyFile}`, `the private key of ${input.certFile}`, got);
     }
   }
@@ -259,4 +263,15 @@ export function commandTokenProvider(
         },
       );
     });
+}
+
+/** True when `key` is an encrypted PEM that `passphrase` (or its absence) cannot decrypt. */
+function undecryptable(key: Buffer, passphrase: string | undefined): boolean {
+  if (!/ENCRYPTED/.test(key.toString('latin1'))) return false;
+  try {
+    createPrivateKey({ key, passphrase: passphrase ?? '' });
+    return false;
+  } catch {
+    return true;
+  }
 }

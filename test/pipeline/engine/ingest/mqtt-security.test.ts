@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -216,5 +217,29 @@ describe('certificate and key files', () => {
     expect(error({ certFile: pki.encryptedClientCert, keyFile: pki.encryptedClientKey }).message).toMatch(
       /wrong or missing passphrase/,
     );
+  });
+
+  it('reports a wrong passphrase that decrypts to garbage (no "bad decrypt" from OpenSSL) the same way', () => {
+    // About one key in 150 passes the padding check with a wrong passphrase and fails to decode.
+    let garbled: string | undefined;
+    for (let i = 0; i < 5000 && garbled === undefined; i++) {
+      const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+        format: 'pem',
+        type: 'pkcs8',
+        cipher: 'aes-256-cbc',
+        passphrase: KEY_PASSPHRASE,
+      }) as string;
+      try {
+        createPrivateKey({ key: pem, passphrase: 'wrong-secret-77' });
+      } catch (e) {
+        if (!/bad decrypt/.test((e as Error).message)) garbled = pem;
+      }
+    }
+    expect(garbled).toBeDefined();
+    const keyFile = join(pki.dir, 'garbled.key');
+    writeFileSync(keyFile, garbled ?? '');
+    const wrong = error({ certFile: pki.encryptedClientCert, keyFile, keyPassphrase: 'wrong-secret-77' });
+    expect(wrong.message).toMatch(/wrong or missing passphrase/);
+    expect(wrong.message).not.toContain('wrong-secret-77');
   });
 });
