@@ -6,7 +6,7 @@
 // (a failed write exits), no backpressure beyond the broker's window. The bench runs it on the same
 // workload as Tributary, so that the full pipeline's cost is a ratio measured in the same run.
 // Environment: TRIBUTARY_MQTT_URL, TRIBUTARY_INFLUX_URL, TRIBUTARY_INFLUX_DATABASE, TRIBUTARY_CLIENT_ID,
-// FLEET_TOPIC_ROOT, FLEET_FORMAT (json | msgpack | protobuf). Prints "ready" once subscribed.
+// FLEET_TOPIC_ROOT, FLEET_FORMAT (json | msgpack | protobuf). Prints its CONNACK, then "ready" once subscribed.
 import { decode as decodeMsgpack } from '@msgpack/msgpack';
 import mqtt from 'mqtt';
 import protobufjs from 'protobufjs';
@@ -102,6 +102,8 @@ function bodyDecoder(name) {
 }
 
 client.on('connect', () => {
+  // The bench times a drain from the CONNACK, as it does Tributary's (same shape as its log line).
+  console.log(JSON.stringify({ time: Date.now(), msg: 'connected to broker' }));
   client.subscribe(`${env.FLEET_TOPIC_ROOT ?? 'fleet'}/+/+/${suffix}`, { qos: 1 }, (error) => {
     if (error) {
       console.error(error);

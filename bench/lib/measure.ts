@@ -65,20 +65,43 @@ export function run(
   });
 }
 
-/** Starts a long-running process and resolves once its output matches `ready`. */
+/** A started process; `connected` is when its output first said it had its CONNACK, if it did. */
+export interface StartedProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  readonly output: () => string;
+  /** Wall time (ms) and the process's CPU seconds when "connected to broker" first appeared. */
+  readonly connected: () => { readonly at: number; readonly cpuSeconds: number } | undefined;
+}
+
+/**
+ * Starts a long-running process and resolves once its output matches `ready`. The process's CPU is
+ * sampled the moment its output first says "connected to broker": a resumed session's queue flows
+ * from the CONNACK on, before the process says it is ready.
+ */
 export async function startProcess(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
-): Promise<{ child: ChildProcess; exited: Promise<void>; output: () => string }> {
+): Promise<StartedProcess> {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let connected: { at: number; cpuSeconds: number } | undefined;
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 30 s: ${out.slice(-500)}`)), 30_000);
     const onData = (d: Buffer) => {
       out += d.toString();
+      if (connected === undefined && out.includes('"connected to broker"')) {
+        const at = Number(
+          /"connected to broker"[^\n]*?"time":(\d+)|"time":(\d+)[^\n]*?"connected to broker"/
+            .exec(out)
+            ?.slice(1)
+            .find(Boolean),
+        );
+        connected = { at: Number.isFinite(at) && at > 0 ? at : Date.now(), cpuSeconds: cpuSeconds(child.pid!) };
+      }
       if (ready.test(out)) {
         clearTimeout(timer);
         resolve();
@@ -91,7 +114,7 @@ export async function startProcess(
       reject(new Error(`exited before ready: ${out.slice(-500)}`));
     });
   });
-  return { child, exited, output: () => out };
+  return { child, exited, output: () => out, connected: () => connected };
 }
 
 /** Points of `measurement` in `db` (count of one field). */

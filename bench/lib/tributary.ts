@@ -3,7 +3,15 @@
 import { appendFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { simulateFleet, type FleetFormat } from '../../pipeline/cli/fleet-simulator.js';
-import { cpuSeconds, influxStatement, peakRssMb, servicePids, startProcess, waitForPoints } from './measure.js';
+import {
+  cpuSeconds,
+  influxStatement,
+  peakRssMb,
+  servicePids,
+  startProcess,
+  waitForPoints,
+  type StartedProcess,
+} from './measure.js';
 
 export interface E2eResult {
   readonly mode: 'drain' | 'live';
@@ -73,11 +81,7 @@ async function wipeSessions(mqttPort: number, workers: number): Promise<void> {
 }
 
 /** `workers` worker processes in one share group, as `tributary run --workers N` starts them. */
-async function startWorkers(
-  o: E2eOptions,
-  db: string,
-  root: string,
-): Promise<Array<Awaited<ReturnType<typeof startProcess>>>> {
+async function startWorkers(o: E2eOptions, db: string, root: string): Promise<StartedProcess[]> {
   // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // Without them, the worker runs as users start it: the program itself, with the node flags of its first line.
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -92,7 +96,7 @@ async function startWorkers(
   );
 }
 
-async function stopWorkers(workers: Array<Awaited<ReturnType<typeof startProcess>>>): Promise<void> {
+async function stopWorkers(workers: StartedProcess[]): Promise<void> {
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
   // BENCH_WORKER_LOG_LEVEL=info shows each worker's final counters (batches and items per sink).
@@ -122,23 +126,32 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
   await influxStatement(o.influx, `DROP DATABASE "${db}"`);
   await wipeSessions(o.mqttPort, o.workers);
   let workers = await startWorkers(o, db, root);
-  let t0: number;
+  // The services' CPU from just before the drain's workers start (idle until then), or the publish.
+  const services = servicePids();
+  let serviceCpu0: number[] = [];
+  let t0 = 0,
+    cpu0 = 0;
   let publishRate: number | undefined;
   if (o.mode === 'drain') {
     await stopWorkers(workers);
     await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
+    serviceCpu0 = services.map((s) => cpuSeconds(s.pid));
     workers = await startWorkers(o, db, root);
-    // From the first CONNACK, not the "ready" line: a resumed session's queue flows right after it.
-    t0 = connackMs(workers.map((w) => w.output())) ?? Date.now();
   } else {
+    serviceCpu0 = services.map((s) => cpuSeconds(s.pid));
     t0 = Date.now();
+    cpu0 = workers.reduce((a, w) => a + cpuSeconds(w.child.pid!), 0);
     const sent = await simulateFleet({ url: `mqtt://127.0.0.1:${o.mqttPort}`, root, messages: o.n, format: o.format });
     publishRate = Math.round((sent.published * 1000) / Math.max(1, sent.elapsedMs));
   }
   const pids = workers.map((w) => w.child.pid!);
-  const cpu0 = o.mode === 'drain' ? pids.reduce((a, p) => a + cpuSeconds(p), 0) : 0;
-  const services = servicePids();
-  const serviceCpu0 = services.map((s) => cpuSeconds(s.pid));
+  if (o.mode === 'drain') {
+    // From the first CONNACK, not the "ready" line: a resumed session's queue flows right after it.
+    const connected = workers.map((w) => w.connected());
+    if (connected.some((c) => c === undefined)) throw new Error(`a ${who} process never logged its CONNACK`);
+    t0 = Math.min(...connected.map((c) => c!.at));
+    cpu0 = connected.reduce((a, c) => a + c!.cpuSeconds, 0);
+  }
   const done = await waitForPoints(o.influx, db, o.n, 10_000, `${who} ${o.mode} ${o.format}`);
   const cpu = pids.reduce((a, p) => a + cpuSeconds(p), 0) - cpu0;
   const serviceCpuUsPerMsg: Record<string, number> = {}; // summed by name (the stock broker is a mosquitto too)
@@ -160,18 +173,8 @@ export async function measureTributary(o: E2eOptions, run: number): Promise<E2eR
     seconds,
     rate: Math.round(done.count / seconds),
     peakRssMb: rss,
-    cpuUsPerMsg: Math.round((cpu * 1e6) / Math.max(1, done.count)),
+    cpuUsPerMsg: Math.round((cpu * 1e7) / Math.max(1, done.count)) / 10,
     serviceCpuUsPerMsg,
     publishRate,
   };
-}
-
-/** The earliest time a worker logged its CONNACK ("connected to broker", pino's `time`), if any. */
-function connackMs(outputs: string[]): number | undefined {
-  const times = outputs
-    .flatMap((o) => o.split('\n'))
-    .filter((l) => l.includes('"connected to broker"'))
-    .map((l) => Number(/"time":(\d+)/.exec(l)?.[1]))
-    .filter((t) => Number.isFinite(t) && t > 0);
-  return times.length > 0 ? Math.min(...times) : undefined;
 }
